@@ -1,0 +1,12 @@
+//! Extractors: where a request is parsed into domain values, or refused with
+//! the envelope naming what is wrong.
+
+mod auth;
+mod body;
+mod client;
+mod query;
+
+pub use auth::{Auth, MaybeAuth, bearer_or_cookie, cookie_value};
+pub use body::{Fields, JsonObject, OptionalJsonObject};
+pub use client::ClientIp;
+pub use query::Params;

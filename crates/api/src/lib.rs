@@ -1,0 +1,78 @@
+//! Emporium's HTTP layer. Handlers are thin: an extractor parses the request
+//! into domain values (a bad field stops there, named), a service applies the
+//! rule, and a view renders the envelope.
+//!
+//! Everything every route shares (envelopes, errors, body and query parsing,
+//! authentication, rate limits, request ids, metrics) is done once here.
+
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod rate_limit;
+mod router;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+
+use emporium_service::Services;
+
+pub use router::router;
+
+/// How the HTTP layer behaves; built by the server from its configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// The general per-IP budget; `None` turns rate limiting off.
+    pub rate_limit: Option<rate_limit::Quota>,
+    /// The stricter per-IP and per-account budget for sign-in and registration.
+    pub auth_rate_limit: Option<rate_limit::Quota>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins allowed by CORS; empty allows none, `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// Sets `Secure` on the auth cookies (on behind HTTPS).
+    pub cookie_secure: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            rate_limit: Some(rate_limit::Quota::per(
+                100,
+                std::time::Duration::from_secs(15 * 60),
+            )),
+            auth_rate_limit: Some(rate_limit::Quota::per(
+                10,
+                std::time::Duration::from_secs(15 * 60),
+            )),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            cookie_secure: false,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub settings: Arc<ApiSettings>,
+    pub limiter: Arc<rate_limit::RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(services: Services, settings: ApiSettings) -> Self {
+        Self {
+            services,
+            settings: Arc::new(settings),
+            limiter: Arc::new(rate_limit::RateLimiter::default()),
+        }
+    }
+}
+
+pub use ipnet::IpNet;

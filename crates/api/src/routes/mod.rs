@@ -1,0 +1,5 @@
+//! One module per resource; handlers are named for what they do.
+
+pub mod accounts;
+pub mod admin;
+pub mod system;

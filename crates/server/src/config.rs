@@ -1,0 +1,516 @@
+//! Configuration: defaults, then an optional `emporium.toml`, then the
+//! environment, then the command line — later wins. Everything is checked
+//! once at start; a bad value stops the start with one line naming it.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use emporium_api::ApiSettings;
+use emporium_api::rate_limit::Quota;
+use emporium_domain::account::{Email, Password};
+use emporium_service::Secret;
+use serde::Deserialize;
+
+/// Settings every command shares: where the data lives and how to log.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Configuration file [default: ./emporium.toml, if present]
+    #[arg(long, env = "EMPORIUM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL: postgres://… for PostgreSQL, sqlite://path for SQLite [default: SQLite in the data directory]
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite database and the generated signing secret [default: ./data]
+    #[arg(long, env = "EMPORIUM_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Most database connections in the pool [default: 10]
+    #[arg(long, env = "EMPORIUM_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "EMPORIUM_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or emporium=debug,sqlx=warn [default: info]
+    #[arg(long, env = "EMPORIUM_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// Settings of `emporium serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Port to listen on [default: 3000]
+    #[arg(long, env = "EMPORIUM_PORT")]
+    pub port: Option<u16>,
+    /// Address to listen on [default: 0.0.0.0]
+    #[arg(long, env = "EMPORIUM_BIND")]
+    pub bind: Option<IpAddr>,
+    /// Secret that signs access tokens, at least 32 characters [default: generated once and kept in the data directory]
+    #[arg(long, env = "EMPORIUM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access-token lifetime, e.g. 15m [default: 15m]
+    #[arg(long, env = "EMPORIUM_ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<String>,
+    /// Refresh-token lifetime, e.g. 7d [default: 7d]
+    #[arg(long, env = "EMPORIUM_REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<String>,
+    /// Requests per client IP per window, e.g. 100/15m, or off [default: 100/15m]
+    #[arg(long, env = "EMPORIUM_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// Sign-in and registration attempts per IP and per account, e.g. 10/15m, or off [default: 10/15m]
+    #[arg(long, env = "EMPORIUM_AUTH_RATE_LIMIT")]
+    pub auth_rate_limit: Option<String>,
+    /// Proxies whose X-Forwarded-For is trusted: comma-separated IPs or CIDRs [default: none]
+    #[arg(long, env = "EMPORIUM_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Origins allowed by CORS: comma-separated, or * [default: none]
+    #[arg(long, env = "EMPORIUM_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Largest request body, e.g. 1MiB or 262144 [default: 1MiB]
+    #[arg(long, env = "EMPORIUM_BODY_LIMIT")]
+    pub body_limit: Option<String>,
+    /// Mark auth cookies Secure (serve behind HTTPS) [default: false]
+    #[arg(long, env = "EMPORIUM_COOKIE_SECURE")]
+    pub cookie_secure: Option<bool>,
+    /// E-mail of an admin that serve makes sure exists (with EMPORIUM_ADMIN_PASSWORD)
+    #[arg(long, env = "EMPORIUM_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of that admin
+    #[arg(long, env = "EMPORIUM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// How long shutdown waits for requests in flight [default: 30s]
+    #[arg(long, env = "EMPORIUM_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
+}
+
+/// The same settings as they may appear in `emporium.toml` (snake_case keys).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    db_max_connections: Option<u32>,
+    log_format: Option<String>,
+    log: Option<String>,
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+    jwt_secret: Option<String>,
+    access_token_ttl: Option<String>,
+    refresh_token_ttl: Option<String>,
+    rate_limit: Option<String>,
+    auth_rate_limit: Option<String>,
+    trusted_proxies: Option<String>,
+    cors_origins: Option<String>,
+    body_limit: Option<String>,
+    cookie_secure: Option<bool>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which database, decided once from the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Database {
+    /// No URL means the embedded SQLite file; an unknown scheme is an error,
+    /// never a new SQLite file.
+    pub fn from_url(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Database::Sqlite(
+                data_dir.join("emporium.db").display().to_string(),
+            ));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(url.to_string()))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                bail!("DATABASE_URL: sqlite URL has no file path (e.g. sqlite://data/emporium.db)");
+            }
+            Ok(Database::Sqlite(path.to_string()))
+        } else {
+            bail!(
+                "DATABASE_URL: unsupported scheme in {:?}; use postgres://… or sqlite://…",
+                redact_url(url)
+            )
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://[redacted]{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Storage and logging settings, needed by every command.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    pub database: Database,
+    pub data_dir: PathBuf,
+    pub db_max_connections: u32,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub bind: IpAddr,
+    pub port: u16,
+    /// `None`: use (or create) the secret kept in the data directory.
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub api: ApiSettings,
+    pub admin: Option<(Email, Password)>,
+    pub shutdown_timeout: Duration,
+}
+
+fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
+    flag_or_env.or(file)
+}
+
+fn duration(setting: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(v) => {
+            let d = humantime::parse_duration(v.trim())
+                .with_context(|| format!("{setting}: {v:?} is not a duration (e.g. 15m, 7d)"))?;
+            if d.is_zero() {
+                bail!("{setting}: must be longer than zero");
+            }
+            Ok(d)
+        }
+    }
+}
+
+fn byte_size(setting: &str, value: &str) -> anyhow::Result<usize> {
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: usize = number
+        .parse()
+        .with_context(|| format!("{setting}: {value:?} is not a size (e.g. 1MiB)"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => bail!("{setting}: unknown unit in {value:?}; use B, KiB or MiB"),
+    };
+    let bytes = number
+        .checked_mul(factor)
+        .filter(|b| *b > 0 && *b <= 64 * 1024 * 1024);
+    bytes.with_context(|| format!("{setting}: must be between 1 byte and 64MiB"))
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("emporium.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("EMPORIUM_CONFIG: {} is not valid", path.display())),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("EMPORIUM_CONFIG: cannot read {}", path.display()))
+        }
+    }
+}
+
+impl CommonConfig {
+    fn resolve(args: CommonArgs, file: &mut FileConfig) -> anyhow::Result<Self> {
+        let data_dir =
+            pick(args.data_dir, file.data_dir.take()).unwrap_or_else(|| PathBuf::from("data"));
+        let url = pick(args.database_url, file.database_url.take());
+        let database = Database::from_url(url.as_deref(), &data_dir)?;
+        let db_max_connections =
+            pick(args.db_max_connections, file.db_max_connections).unwrap_or(10);
+        if !(1..=1000).contains(&db_max_connections) {
+            bail!("EMPORIUM_DB_MAX_CONNECTIONS: must be between 1 and 1000");
+        }
+        let log_format = match pick(args.log_format, file.log_format.take())
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("EMPORIUM_LOG_FORMAT: {other:?} is not text or json"),
+        };
+        let log_filter = pick(args.log, file.log.take()).unwrap_or_else(|| "info".into());
+        Ok(Self {
+            database,
+            data_dir,
+            db_max_connections,
+            log_format,
+            log_filter,
+        })
+    }
+
+    /// Resolves only the shared settings (for `migrate`, `admin`, `seed`).
+    pub fn load(args: CommonArgs) -> anyhow::Result<Self> {
+        let mut file = read_file_config(args.config.as_deref())?;
+        Self::resolve(args, &mut file)
+    }
+}
+
+impl Config {
+    /// Resolves every setting; the error names the setting at fault.
+    pub fn load(common: CommonArgs, serve: ServeArgs) -> anyhow::Result<Self> {
+        let mut file = read_file_config(common.config.as_deref())?;
+        let common = CommonConfig::resolve(common, &mut file)?;
+
+        let jwt_secret = pick(serve.jwt_secret, file.jwt_secret.take()).map(Secret::new);
+        if jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            bail!("EMPORIUM_JWT_SECRET: must be at least 32 characters");
+        }
+        let quota = |setting: &str,
+                     value: Option<String>,
+                     default: &str|
+         -> anyhow::Result<Option<Quota>> {
+            let value = value.unwrap_or_else(|| default.to_string());
+            Quota::parse(&value).map_err(|e| anyhow::anyhow!("{setting}: {e}"))
+        };
+        let trusted_proxies = list(pick(serve.trusted_proxies, file.trusted_proxies.take()))
+            .into_iter()
+            .map(|p| {
+                p.parse::<emporium_api::IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(emporium_api::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "EMPORIUM_TRUSTED_PROXIES: {p:?} is not an IP address or CIDR"
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let cors_origins = list(pick(serve.cors_origins, file.cors_origins.take()));
+        for origin in &cors_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                bail!(
+                    "EMPORIUM_CORS_ORIGINS: {origin:?} is not an origin like https://shop.example.com"
+                );
+            }
+        }
+        let api = ApiSettings {
+            body_limit: match pick(serve.body_limit, file.body_limit.take()) {
+                Some(v) => byte_size("EMPORIUM_BODY_LIMIT", &v)?,
+                None => 1024 * 1024,
+            },
+            rate_limit: quota(
+                "EMPORIUM_RATE_LIMIT",
+                pick(serve.rate_limit, file.rate_limit.take()),
+                "100/15m",
+            )?,
+            auth_rate_limit: quota(
+                "EMPORIUM_AUTH_RATE_LIMIT",
+                pick(serve.auth_rate_limit, file.auth_rate_limit.take()),
+                "10/15m",
+            )?,
+            trusted_proxies,
+            cors_origins,
+            cookie_secure: pick(serve.cookie_secure, file.cookie_secure).unwrap_or(false),
+        };
+        let admin = match (
+            pick(serve.admin_email, file.admin_email.take()),
+            pick(serve.admin_password, file.admin_password.take()),
+        ) {
+            (None, None) => None,
+            (Some(email), Some(password)) => Some((
+                Email::parse(&email).map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: {e}"))?,
+                Password::parse(&password)
+                    .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_PASSWORD: {e}"))?,
+            )),
+            (Some(_), None) => {
+                bail!("EMPORIUM_ADMIN_PASSWORD: must be set together with EMPORIUM_ADMIN_EMAIL")
+            }
+            (None, Some(_)) => {
+                bail!("EMPORIUM_ADMIN_EMAIL: must be set together with EMPORIUM_ADMIN_PASSWORD")
+            }
+        };
+        Ok(Self {
+            common,
+            bind: pick(serve.bind, file.bind).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            port: pick(serve.port, file.port).unwrap_or(3000),
+            jwt_secret,
+            access_token_ttl: duration(
+                "EMPORIUM_ACCESS_TOKEN_TTL",
+                pick(serve.access_token_ttl, file.access_token_ttl.take()),
+                Duration::from_secs(15 * 60),
+            )?,
+            refresh_token_ttl: duration(
+                "EMPORIUM_REFRESH_TOKEN_TTL",
+                pick(serve.refresh_token_ttl, file.refresh_token_ttl.take()),
+                Duration::from_secs(7 * 24 * 3600),
+            )?,
+            api,
+            admin,
+            shutdown_timeout: duration(
+                "EMPORIUM_SHUTDOWN_TIMEOUT",
+                pick(serve.shutdown_timeout, file.shutdown_timeout.take()),
+                Duration::from_secs(30),
+            )?,
+        })
+    }
+
+    /// A configuration for tests and embedding: the given database, port 0
+    /// on loopback, rate limits off, a fixed secret.
+    pub fn for_database(database: Database, data_dir: PathBuf) -> Self {
+        Self {
+            common: CommonConfig {
+                database,
+                data_dir,
+                db_max_connections: 5,
+                log_format: LogFormat::Text,
+                log_filter: "warn".into(),
+            },
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            jwt_secret: Some(Secret::new("test-secret-test-secret-test-secret-0123")),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            api: ApiSettings {
+                rate_limit: None,
+                auth_rate_limit: None,
+                ..ApiSettings::default()
+            },
+            admin: None,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The signing secret: the configured one, or one generated on first start
+/// and kept (mode 0600) in the data directory so tokens survive restarts.
+pub fn signing_secret(config: &Config) -> anyhow::Result<Secret> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.common.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            tracing::warn!(path = %path.display(), "EMPORIUM_JWT_SECRET is not set; using the secret kept in the data directory (set it in production, the same on every server)");
+            return Ok(Secret::new(existing));
+        }
+    }
+    std::fs::create_dir_all(&config.common.data_dir).with_context(|| {
+        format!(
+            "EMPORIUM_DATA_DIR: cannot create {}",
+            config.common.data_dir.display()
+        )
+    })?;
+    let secret = emporium_service::tokens::random_token(64);
+    write_private(&path, &secret)
+        .with_context(|| format!("EMPORIUM_DATA_DIR: cannot write {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "EMPORIUM_JWT_SECRET is not set; generated a signing secret and kept it in the data directory (set it in production, the same on every server)");
+    Ok(Secret::new(secret))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_chosen_by_scheme() {
+        let dir = Path::new("data");
+        assert_eq!(
+            Database::from_url(None, dir).unwrap(),
+            Database::Sqlite("data/emporium.db".into())
+        );
+        assert_eq!(
+            Database::from_url(Some("sqlite://x.db"), dir).unwrap(),
+            Database::Sqlite("x.db".into())
+        );
+        assert_eq!(
+            Database::from_url(Some("postgres://u@h/db"), dir)
+                .unwrap()
+                .backend(),
+            "postgres"
+        );
+        let err = Database::from_url(Some("mysql://root:hunter2@h/db"), dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("DATABASE_URL:") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let serve = |f: fn(&mut ServeArgs)| {
+            let mut args = ServeArgs::default();
+            f(&mut args);
+            Config::load(CommonArgs::default(), args)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(serve(|a| a.rate_limit = Some("lots".into())).starts_with("EMPORIUM_RATE_LIMIT:"));
+        assert!(serve(|a| a.jwt_secret = Some("short".into())).starts_with("EMPORIUM_JWT_SECRET:"));
+        assert!(
+            serve(|a| a.access_token_ttl = Some("soon".into()))
+                .starts_with("EMPORIUM_ACCESS_TOKEN_TTL:")
+        );
+        assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
+        assert!(
+            serve(|a| a.admin_email = Some("a@b.co".into()))
+                .starts_with("EMPORIUM_ADMIN_PASSWORD:")
+        );
+        assert!(
+            serve(|a| a.trusted_proxies = Some("nope".into()))
+                .starts_with("EMPORIUM_TRUSTED_PROXIES:")
+        );
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(byte_size("X", "1MiB").unwrap(), 1 << 20);
+        assert_eq!(byte_size("X", "512").unwrap(), 512);
+        assert!(byte_size("X", "0").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! The `emporium` server: configuration, wiring, and the application's life.
+
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use emporium_api::AppState;
+use emporium_service::Services;
+use emporium_service::tokens::AuthSettings;
+use emporium_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::{CommonConfig, Config, Database, LogFormat};
+
+/// Opens the configured database and applies its migrations.
+pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &common.database {
+        Database::Sqlite(path) => Arc::new(
+            emporium_store_sqlite::SqliteStore::connect(path, common.db_max_connections)
+                .await
+                .with_context(|| format!("DATABASE_URL: cannot open SQLite database {path}"))?,
+        ),
+        Database::Postgres(url) => Arc::new(
+            emporium_store_postgres::PostgresStore::connect(url, common.db_max_connections)
+                .await
+                .context("DATABASE_URL: cannot connect to PostgreSQL")?,
+        ),
+    })
+}
+
+/// A built application, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Arc<dyn Store>,
+    config: Config,
+}
+
+impl Application {
+    /// Opens storage, makes sure the configured admin exists, wires services
+    /// and binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config.common).await?;
+        let auth = AuthSettings {
+            jwt_secret: config::signing_secret(&config)?,
+            access_token_ttl: config.access_token_ttl,
+            refresh_token_ttl: config.refresh_token_ttl,
+        };
+        let services = Services::new(store.clone(), auth);
+        if let Some((email, password)) = &config.admin {
+            services
+                .accounts
+                .ensure_admin(email.clone(), password.clone(), None)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}")
+                })?;
+            tracing::info!(email = email.as_str(), "admin account is in place");
+        }
+        let state = AppState::new(services, config.api.clone());
+        let router = emporium_api::router(state);
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish
+    /// (up to the shutdown timeout) and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            store,
+            config,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
+        let server = tokio::spawn(async move { server.await });
+        let mut server = server;
+        tokio::select! {
+            result = &mut server => result??,
+            _ = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(config.shutdown_timeout).await;
+            } => {
+                tracing::warn!("requests still in flight after the shutdown timeout; stopping anyway");
+                server.abort();
+            }
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Sets up logging: human-readable text, or one JSON object per line.
+/// Request ids appear through the request span on every line inside it.
+pub fn init_logging(common: &CommonConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&common.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match common.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

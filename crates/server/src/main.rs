@@ -1,0 +1,113 @@
+//! `emporium`: serve the shop, migrate its database, manage admins.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use emporium_domain::account::{Email, Password, Username};
+use emporium_server::config::{CommonArgs, CommonConfig, Config, ServeArgs};
+use emporium_server::{Application, init_logging, open_store};
+
+/// Emporium: an e-commerce backend in one binary.
+///
+/// Settings come from, in rising precedence: defaults, emporium.toml, the
+/// environment, the command line.
+#[derive(Debug, Parser)]
+#[command(name = "emporium", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an admin, or promote an existing account (and set its password).
+    Create {
+        /// The admin's e-mail
+        #[arg(long, env = "EMPORIUM_ADMIN_EMAIL")]
+        email: String,
+        /// The admin's password (the usual policy applies)
+        #[arg(long, env = "EMPORIUM_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Username for a new account [default: from the e-mail]
+        #[arg(long)]
+        username: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, naming the setting at fault.
+            eprintln!("emporium: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(serve) => {
+            let config = Config::load(cli.common, serve)?;
+            init_logging(&config.common);
+            Application::build(config).await?.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let common = CommonConfig::load(cli.common)?;
+            init_logging(&common);
+            let store = open_store(&common).await?;
+            store.close().await;
+            println!("migrations applied ({})", common.database.backend());
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create {
+            email,
+            password,
+            username,
+        }) => {
+            let common = CommonConfig::load(cli.common)?;
+            init_logging(&common);
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let password =
+                Password::parse(&password).map_err(|e| anyhow::anyhow!("--password: {e}"))?;
+            let username = username
+                .map(|u| Username::parse(&u).map_err(|e| anyhow::anyhow!("--username: {e}")))
+                .transpose()?;
+            let store = open_store(&common).await?;
+            // Tokens are not issued here, so the signing secret is irrelevant.
+            let auth = emporium_service::tokens::AuthSettings {
+                jwt_secret: emporium_service::Secret::new(emporium_service::tokens::random_token(
+                    48,
+                )),
+                access_token_ttl: std::time::Duration::from_secs(60),
+                refresh_token_ttl: std::time::Duration::from_secs(60),
+            };
+            let services = emporium_service::Services::new(store.clone(), auth);
+            let user = services
+                .accounts
+                .ensure_admin(email, password, username)
+                .await?;
+            store.close().await;
+            println!(
+                "admin {} ({}) is ready, id {}",
+                user.username, user.email, user.id
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Registration, sign-in, sessions and a user's own account.
+
+use std::sync::Arc;
+
+use emporium_domain::account::{Email, FullName, LoginName, Password, Phone, Role, Username};
+use emporium_domain::address::ShippingAddress;
+use emporium_domain::ids::UserId;
+use emporium_domain::time::Timestamp;
+use emporium_domain::{Error, Result};
+use emporium_store::{
+    NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, Store, StoreError,
+    UserRecord,
+};
+use serde_json::json;
+
+use crate::passwords::PasswordHasher;
+use crate::tokens::{AuthSettings, Claims, TokenIssuer, hash_token, random_token};
+use crate::{Principal, RequestContext};
+
+/// The one message for every failed sign-in, so the response never tells
+/// whether the account exists.
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
+
+/// A registration, parsed.
+#[derive(Debug)]
+pub struct Registration {
+    pub full_name: FullName,
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+}
+
+/// A profile update, parsed; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub full_name: Option<FullName>,
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub phone: Option<Option<Phone>>,
+    pub shipping_address: Option<Option<ShippingAddress>>,
+}
+
+/// Tokens handed out at sign-in and refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    tokens: TokenIssuer,
+    hasher: PasswordHasher,
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>, auth: AuthSettings) -> Self {
+        Self {
+            store,
+            tokens: TokenIssuer::new(&auth),
+            hasher: PasswordHasher::default(),
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    /// Creates a `user` account. There is no way to register as an admin.
+    pub async fn register(&self, reg: Registration, ctx: &RequestContext) -> Result<UserRecord> {
+        self.ensure_unique(Some(&reg.email), Some(&reg.username), None)
+            .await?;
+        let password_hash = self.hasher.hash(reg.password.expose()).await?;
+        let user = self
+            .store
+            .insert_user(&NewUser {
+                username: reg.username.as_str().to_string(),
+                username_key: reg.username.key(),
+                full_name: reg.full_name.as_str().to_string(),
+                email: reg.email.as_str().to_string(),
+                email_key: reg.email.key(),
+                password_hash,
+                role: Role::User,
+                now: Timestamp::now(),
+            })
+            .await
+            .map_err(|e| {
+                conflict_on_unique(e, "An account with this email or username already exists")
+            })?;
+        self.store
+            .append_audit(&ctx.audit(
+                Some(user.id),
+                "user.registered",
+                Some(("user", user.id.to_string())),
+                json!({}),
+            ))
+            .await?;
+        Ok(user)
+    }
+
+    /// Signs in by e-mail or username. Unknown account and wrong password
+    /// fail identically, in body and in time.
+    pub async fn login(
+        &self,
+        login: &LoginName,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<(UserRecord, IssuedTokens)> {
+        let user = match login {
+            LoginName::Email(key) => self.store.user_by_email_key(key).await?,
+            LoginName::Username(key) => self.store.user_by_username_key(key).await?,
+        };
+        let verified = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let user = match user {
+            Some(user) if verified => user,
+            other => {
+                let target = other.as_ref().map(|u| ("user", u.id.to_string()));
+                let entry = ctx.audit(
+                    None,
+                    "user.login_failed",
+                    target,
+                    json!({ "login": login.key() }),
+                );
+                self.store.append_audit(&entry).await?;
+                return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
+            }
+        };
+        let tokens = self.start_session(&user).await?;
+        self.store
+            .append_audit(&ctx.audit(
+                Some(user.id),
+                "user.login",
+                Some(("user", user.id.to_string())),
+                json!({}),
+            ))
+            .await?;
+        Ok((user, tokens))
+    }
+
+    async fn start_session(&self, user: &UserRecord) -> Result<IssuedTokens> {
+        let now = Timestamp::now();
+        let session_id = random_token(24);
+        let refresh_token = random_token(48);
+        self.store
+            .create_session(&NewSession {
+                id: session_id.clone(),
+                user_id: user.id,
+                refresh_token_hash: hash_token(&refresh_token),
+                created_at: now,
+                expires_at: now.plus_secs(self.tokens.refresh_ttl_secs() as i64),
+            })
+            .await?;
+        let access_token = self
+            .tokens
+            .issue_access(user.id, user.role, &session_id, now)?;
+        Ok(self.issued(access_token, refresh_token))
+    }
+
+    fn issued(&self, access_token: String, refresh_token: String) -> IssuedTokens {
+        IssuedTokens {
+            access_token,
+            refresh_token,
+            access_expires_in: self.tokens.access_ttl_secs(),
+            refresh_expires_in: self.tokens.refresh_ttl_secs(),
+        }
+    }
+
+    /// Spends a refresh token for a new pair. Presenting a spent token
+    /// revokes its whole session: someone else may hold the live one.
+    pub async fn refresh(&self, refresh_token: &str, ctx: &RequestContext) -> Result<IssuedTokens> {
+        let invalid = || Error::Unauthenticated("Invalid or expired refresh token".into());
+        if refresh_token.is_empty() || refresh_token.len() > 512 {
+            return Err(invalid());
+        }
+        let now = Timestamp::now();
+        let successor = random_token(48);
+        let expires_at = now.plus_secs(self.tokens.refresh_ttl_secs() as i64);
+        match self
+            .store
+            .rotate_refresh_token(
+                &hash_token(refresh_token),
+                &hash_token(&successor),
+                now,
+                expires_at,
+            )
+            .await?
+        {
+            RefreshOutcome::Rotated {
+                user_id,
+                session_id,
+            } => {
+                let principal = self
+                    .store
+                    .session_principal(&session_id, now)
+                    .await?
+                    .ok_or_else(invalid)?;
+                let access = self
+                    .tokens
+                    .issue_access(user_id, principal.role, &session_id, now)?;
+                Ok(self.issued(access, successor))
+            }
+            RefreshOutcome::Reused {
+                user_id,
+                session_id,
+            } => {
+                tracing::warn!(%user_id, "spent refresh token re-used; session revoked");
+                let entry = ctx.audit(
+                    None,
+                    "session.refresh_token_reused",
+                    Some(("user", user_id.to_string())),
+                    json!({ "session": session_id }),
+                );
+                self.store.append_audit(&entry).await?;
+                Err(invalid())
+            }
+            RefreshOutcome::Invalid => Err(invalid()),
+        }
+    }
+
+    /// Checks an access token and that its session is still live; the role
+    /// returned is the one stored now, not the one in the token.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+        let claims = self.tokens.decode_access(access_token)?;
+        self.principal_for(&claims).await
+    }
+
+    async fn principal_for(&self, claims: &Claims) -> Result<Principal> {
+        let unauthenticated = || Error::Unauthenticated("Invalid or expired token".into());
+        let user_id = claims.user_id().ok_or_else(unauthenticated)?;
+        let live = self
+            .store
+            .session_principal(&claims.sid, Timestamp::now())
+            .await?
+            .ok_or_else(unauthenticated)?;
+        if live.user_id != user_id {
+            return Err(unauthenticated());
+        }
+        Ok(Principal {
+            user_id,
+            role: live.role,
+            session_id: claims.sid.clone(),
+        })
+    }
+
+    /// The claims of a live access token.
+    pub async fn verify_token(&self, access_token: &str) -> Result<Claims> {
+        let claims = self.tokens.decode_access(access_token)?;
+        self.principal_for(&claims).await?;
+        Ok(claims)
+    }
+
+    pub async fn logout(&self, principal: &Principal, ctx: &RequestContext) -> Result<()> {
+        self.store
+            .revoke_session(&principal.session_id, Timestamp::now())
+            .await?;
+        self.store
+            .append_audit(&ctx.audit(Some(principal.user_id), "user.logout", None, json!({})))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn current_user(&self, principal: &Principal) -> Result<UserRecord> {
+        self.store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("User not found".into()))
+    }
+
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        update: ProfileUpdate,
+    ) -> Result<UserRecord> {
+        self.ensure_unique(
+            update.email.as_ref(),
+            update.username.as_ref(),
+            Some(principal.user_id),
+        )
+        .await?;
+        let changes = ProfileChanges {
+            full_name: update.full_name.map(|n| n.as_str().to_string()),
+            username: update.username.map(|u| (u.as_str().to_string(), u.key())),
+            email: update.email.map(|e| (e.as_str().to_string(), e.key())),
+            phone: update.phone.map(|p| p.map(|p| p.as_str().to_string())),
+            shipping_address: update.shipping_address,
+        };
+        if changes.is_empty() {
+            return self.current_user(principal).await;
+        }
+        self.store
+            .update_profile(principal.user_id, &changes, Timestamp::now())
+            .await
+            .map_err(|e| {
+                conflict_on_unique(e, "An account with this email or username already exists")
+            })?
+            .ok_or_else(|| Error::NotFound("User not found".into()))
+    }
+
+    /// Changes the password and signs out every other session.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: Password,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let user = self.current_user(principal).await?;
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::Unauthenticated(
+                "Current password is incorrect".into(),
+            ));
+        }
+        let hash = self.hasher.hash(new.expose()).await?;
+        self.store
+            .set_password(
+                user.id,
+                &hash,
+                Some(&principal.session_id),
+                Timestamp::now(),
+            )
+            .await?;
+        self.store
+            .append_audit(&ctx.audit(
+                Some(user.id),
+                "user.password_changed",
+                Some(("user", user.id.to_string())),
+                json!({}),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the caller's own account after checking its password.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let user = self.current_user(principal).await?;
+        if !self
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::Unauthenticated("Password is incorrect".into()));
+        }
+        let entry = ctx.audit(
+            Some(user.id),
+            "user.deleted",
+            Some(("user", user.id.to_string())),
+            json!({ "by": "self" }),
+        );
+        match self.store.delete_user(user.id, &entry).await? {
+            RemovalOutcome::Removed => Ok(()),
+            RemovalOutcome::NotFound => Err(Error::NotFound("User not found".into())),
+            RemovalOutcome::WouldRemoveLastAdmin => Err(Error::Conflict(
+                "The last admin account cannot be deleted".into(),
+            )),
+        }
+    }
+
+    /// Makes sure an admin with this e-mail exists: creates it, or promotes
+    /// and re-passwords the existing account. Used by the CLI and at start.
+    pub async fn ensure_admin(
+        &self,
+        email: Email,
+        password: Password,
+        username: Option<Username>,
+    ) -> Result<UserRecord> {
+        let hash = self.hasher.hash(password.expose()).await?;
+        let now = Timestamp::now();
+        let ctx = RequestContext::default();
+        if let Some(user) = self.store.user_by_email_key(&email.key()).await? {
+            self.store.set_password(user.id, &hash, None, now).await?;
+            if user.role != Role::Admin {
+                let entry = ctx.audit(
+                    None,
+                    "user.role_changed",
+                    Some(("user", user.id.to_string())),
+                    json!({ "from": user.role, "to": "admin", "by": "cli" }),
+                );
+                self.store
+                    .change_role(user.id, Role::Admin, now, &entry)
+                    .await?;
+            }
+            return self
+                .store
+                .user_by_id(user.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("User not found".into()));
+        }
+        let username = match username {
+            Some(u) => u,
+            None => Username::parse(&admin_username_from(&email))
+                .map_err(|e| Error::field("username", e))?,
+        };
+        self.ensure_unique(None, Some(&username), None).await?;
+        let user = self
+            .store
+            .insert_user(&NewUser {
+                username: username.as_str().to_string(),
+                username_key: username.key(),
+                full_name: "Administrator".into(),
+                email: email.as_str().to_string(),
+                email_key: email.key(),
+                password_hash: hash,
+                role: Role::Admin,
+                now,
+            })
+            .await
+            .map_err(|e| conflict_on_unique(e, "An account with this username already exists"))?;
+        self.store
+            .append_audit(&ctx.audit(
+                None,
+                "user.admin_created",
+                Some(("user", user.id.to_string())),
+                json!({ "by": "cli" }),
+            ))
+            .await?;
+        Ok(user)
+    }
+
+    /// Names the taken field in a 409 where it can; a race past this check
+    /// still ends in the store's unique index and a generic 409.
+    async fn ensure_unique(
+        &self,
+        email: Option<&Email>,
+        username: Option<&Username>,
+        except: Option<UserId>,
+    ) -> Result<()> {
+        if let Some(email) = email {
+            if let Some(existing) = self.store.user_by_email_key(&email.key()).await? {
+                if Some(existing.id) != except {
+                    return Err(Error::Conflict(
+                        "An account with this email already exists".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(username) = username {
+            if let Some(existing) = self.store.user_by_username_key(&username.key()).await? {
+                if Some(existing.id) != except {
+                    return Err(Error::Conflict("This username is already taken".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn conflict_on_unique(err: StoreError, message: &str) -> Error {
+    match err {
+        StoreError::UniqueViolation => Error::Conflict(message.into()),
+        other => other.into(),
+    }
+}
+
+/// `Jane.Doe+shop@example.com` → `jane.doeshop`: a username for an admin
+/// created from the command line without one.
+fn admin_username_from(email: &Email) -> String {
+    let local = email.as_str().split('@').next().unwrap_or("admin");
+    let cleaned: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(30)
+        .collect();
+    let cleaned = cleaned
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    if cleaned.len() >= 3 {
+        cleaned
+    } else {
+        format!("admin{cleaned}")
+    }
+}

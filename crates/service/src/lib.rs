@@ -1,0 +1,79 @@
+//! Emporium's use cases. Each function takes parsed domain values, applies
+//! the rules, and persists through the [`emporium_store::Store`] trait.
+
+pub mod accounts;
+pub mod admin;
+pub mod passwords;
+pub mod secret;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use emporium_domain::account::Role;
+use emporium_domain::ids::UserId;
+use emporium_domain::time::Timestamp;
+use emporium_store::{NewAuditEntry, Store};
+
+pub use accounts::Accounts;
+pub use admin::Admin;
+pub use secret::Secret;
+
+/// Who is making a request, once their access token has been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub role: Role,
+    pub session_id: String,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Facts about the request that the audit log records.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+}
+
+impl RequestContext {
+    pub(crate) fn audit(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        target: Option<(&str, String)>,
+        details: serde_json::Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: Timestamp::now(),
+            actor_id: actor,
+            action: action.to_string(),
+            target_type: target.as_ref().map(|t| t.0.to_string()),
+            target_id: target.map(|t| t.1),
+            ip: self.ip.clone(),
+            details,
+        }
+    }
+}
+
+/// Every service, wired to one store.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub accounts: Accounts,
+    pub admin: Admin,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings) -> Self {
+        let accounts = Accounts::new(store.clone(), auth);
+        let admin = Admin::new(store.clone());
+        Self {
+            store,
+            accounts,
+            admin,
+        }
+    }
+}

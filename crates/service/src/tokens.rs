@@ -1,0 +1,159 @@
+//! Access tokens (short-lived HS256 JWTs naming a session) and refresh tokens
+//! (opaque random strings, stored only as SHA-256 hashes).
+
+use std::time::Duration;
+
+use emporium_domain::account::Role;
+use emporium_domain::ids::UserId;
+use emporium_domain::time::Timestamp;
+use emporium_domain::{Error, Result};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use crate::Secret;
+
+const ISSUER: &str = "emporium";
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwt_secret: Secret,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+}
+
+/// What an access token says. `role` is informational: authorization uses
+/// the role the database holds now, read with the session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<UserId> {
+        self.sub.parse().ok()
+    }
+}
+
+#[derive(Clone)]
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+}
+
+impl TokenIssuer {
+    pub fn new(settings: &AuthSettings) -> Self {
+        let secret = settings.jwt_secret.expose().as_bytes();
+        // Only HS256 is accepted, so `alg: none` and algorithm-swap tokens fail.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl: settings.access_token_ttl,
+            refresh_ttl: settings.refresh_token_ttl,
+        }
+    }
+
+    pub fn issue_access(
+        &self,
+        user_id: UserId,
+        role: Role,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role: role.as_str().to_string(),
+            sid: session_id.to_string(),
+            iat: now.unix_secs(),
+            exp: now.unix_secs() + self.access_ttl.as_secs() as i64,
+            iss: ISSUER.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::internal(format!("signing token: {e}")))
+    }
+
+    /// Checks signature, algorithm, issuer and expiry. Says nothing about
+    /// whether the session is still live; see `Accounts::authenticate`.
+    pub fn decode_access(&self, token: &str) -> Result<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| Error::Unauthenticated("Invalid or expired token".into()))
+    }
+
+    pub fn access_ttl_secs(&self) -> u64 {
+        self.access_ttl.as_secs()
+    }
+    pub fn refresh_ttl_secs(&self) -> u64 {
+        self.refresh_ttl.as_secs()
+    }
+}
+
+/// A fresh opaque token: 48 alphanumeric characters (~285 bits).
+pub fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// What the database keeps of a refresh token.
+pub fn hash_token(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(secret: &str) -> TokenIssuer {
+        TokenIssuer::new(&AuthSettings {
+            jwt_secret: Secret::new(secret),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(3600),
+        })
+    }
+
+    #[test]
+    fn round_trips_and_rejects_other_secrets() {
+        let a = issuer("a-secret-of-some-length-0123456789");
+        let token = a
+            .issue_access(UserId::new(7), Role::User, "sid1", Timestamp::now())
+            .unwrap();
+        let claims = a.decode_access(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("7", "sid1"));
+        assert!(
+            issuer("another-secret-entirely-0123456789")
+                .decode_access(&token)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expired_tokens_fail() {
+        let a = issuer("a-secret-of-some-length-0123456789");
+        let token = a
+            .issue_access(
+                UserId::new(7),
+                Role::User,
+                "s",
+                Timestamp::now().minus_secs(3600),
+            )
+            .unwrap();
+        assert!(a.decode_access(&token).is_err());
+    }
+}
