@@ -30,12 +30,7 @@ pub struct ListMeta {
 
 impl ListMeta {
     pub fn new(page: Page, total: u64) -> Self {
-        Self {
-            page: page.page(),
-            limit: page.limit(),
-            total,
-            total_pages: page.total_pages(total),
-        }
+        Self { page: page.page(), limit: page.limit(), total, total_pages: page.total_pages(total) }
     }
 }
 
@@ -57,13 +52,7 @@ impl<T: Serialize> Reply<T> {
     fn with_status(status: StatusCode, data: T, message: &str) -> Self {
         Self(
             status,
-            Envelope {
-                status_code: status.as_u16(),
-                data,
-                message: message.to_string(),
-                success: true,
-                meta: None,
-            },
+            Envelope { status_code: status.as_u16(), data, message: message.to_string(), success: true, meta: None },
         )
     }
 }

@@ -42,14 +42,8 @@ impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             body_limit: 1024 * 1024,
-            rate_limit: Some(rate_limit::Quota::per(
-                100,
-                std::time::Duration::from_secs(15 * 60),
-            )),
-            auth_rate_limit: Some(rate_limit::Quota::per(
-                10,
-                std::time::Duration::from_secs(15 * 60),
-            )),
+            rate_limit: Some(rate_limit::Quota::per(100, std::time::Duration::from_secs(15 * 60))),
+            auth_rate_limit: Some(rate_limit::Quota::per(10, std::time::Duration::from_secs(15 * 60))),
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             cookie_secure: false,
@@ -67,11 +61,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(services: Services, settings: ApiSettings) -> Self {
-        Self {
-            services,
-            settings: Arc::new(settings),
-            limiter: Arc::new(rate_limit::RateLimiter::default()),
-        }
+        Self { services, settings: Arc::new(settings), limiter: Arc::new(rate_limit::RateLimiter::default()) }
     }
 }
 

@@ -42,18 +42,14 @@ impl Quota {
         let (max, window) = text
             .split_once('/')
             .ok_or_else(|| format!("{text:?} is not of the form N/WINDOW (e.g. 100/15m) or off"))?;
-        let max: u32 = max
-            .trim()
-            .parse()
-            .map_err(|_| format!("{max:?} is not a whole number of requests"))?;
+        let max: u32 = max.trim().parse().map_err(|_| format!("{max:?} is not a whole number of requests"))?;
         let window = window.trim();
         let window = if window.chars().next().is_some_and(|c| c.is_ascii_digit()) {
             window.to_string()
         } else {
             format!("1{window}")
         };
-        let window = humantime::parse_duration(&window)
-            .map_err(|e| format!("{window:?} is not a duration: {e}"))?;
+        let window = humantime::parse_duration(&window).map_err(|e| format!("{window:?} is not a duration: {e}"))?;
         if max == 0 || window.is_zero() {
             return Err("the limit and window must be greater than zero".into());
         }
@@ -74,13 +70,7 @@ pub struct Decision {
 
 impl Decision {
     pub fn into_result(self) -> Result<Self, Error> {
-        if self.allowed {
-            Ok(self)
-        } else {
-            Err(Error::RateLimited {
-                retry_after_secs: self.retry_after_secs,
-            })
-        }
+        if self.allowed { Ok(self) } else { Err(Error::RateLimited { retry_after_secs: self.retry_after_secs }) }
     }
 
     fn apply(&self, response: &mut Response) {
@@ -112,10 +102,7 @@ struct Shard {
 
 impl Default for RateLimiter {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
-        }
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), hasher: RandomState::new() }
     }
 }
 
@@ -124,38 +111,23 @@ impl RateLimiter {
     pub fn check(&self, key: &str, quota: Quota) -> Decision {
         let now = Instant::now();
         let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        let mut shard = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         shard.checks = shard.checks.wrapping_add(1);
-        if shard.checks % 1024 == 0 {
+        if shard.checks.is_multiple_of(1024) {
             // Forget finished windows now and then, so memory tracks active clients only.
-            shard
-                .windows
-                .retain(|_, w| now.duration_since(w.started) < w.length);
+            shard.windows.retain(|_, w| now.duration_since(w.started) < w.length);
         }
-        let window = shard.windows.entry(key.to_string()).or_insert(Window {
-            started: now,
-            length: quota.window,
-            count: 0,
-        });
+        let window =
+            shard.windows.entry(key.to_string()).or_insert(Window { started: now, length: quota.window, count: 0 });
         if now.duration_since(window.started) >= window.length {
-            *window = Window {
-                started: now,
-                length: quota.window,
-                count: 0,
-            };
+            *window = Window { started: now, length: quota.window, count: 0 };
         }
         let allowed = window.count < quota.max;
         if allowed {
             window.count += 1;
         }
-        let left = window
-            .length
-            .saturating_sub(now.duration_since(window.started));
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let left = window.length.saturating_sub(now.duration_since(window.started));
+        let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Decision {
             allowed,
             limit: quota.max,
@@ -172,11 +144,7 @@ fn exempt(path: &str) -> bool {
 }
 
 /// Applies the general per-IP budget and sets the headers on every response.
-pub async fn limit_requests(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn limit_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(quota) = state.settings.rate_limit else {
         return next.run(request).await;
     };
@@ -202,13 +170,9 @@ impl AppState {
         let Some(quota) = self.settings.auth_rate_limit else {
             return Ok(());
         };
-        self.limiter
-            .check(&format!("auth-ip:{}", ip.0), quota)
-            .into_result()?;
+        self.limiter.check(&format!("auth-ip:{}", ip.0), quota).into_result()?;
         if let Some(account) = account {
-            self.limiter
-                .check(&format!("auth-account:{account}"), quota)
-                .into_result()?;
+            self.limiter.check(&format!("auth-account:{account}"), quota).into_result()?;
         }
         Ok(())
     }
@@ -220,14 +184,8 @@ mod tests {
 
     #[test]
     fn parses_quotas() {
-        assert_eq!(
-            Quota::parse("100/15m").unwrap(),
-            Some(Quota::per(100, Duration::from_secs(900)))
-        );
-        assert_eq!(
-            Quota::parse("5/s").unwrap(),
-            Some(Quota::per(5, Duration::from_secs(1)))
-        );
+        assert_eq!(Quota::parse("100/15m").unwrap(), Some(Quota::per(100, Duration::from_secs(900))));
+        assert_eq!(Quota::parse("5/s").unwrap(), Some(Quota::per(5, Duration::from_secs(1))));
         assert_eq!(Quota::parse("off").unwrap(), None);
         for bad in ["100", "x/15m", "100/soon", "0/1m"] {
             assert!(Quota::parse(bad).is_err(), "{bad}");

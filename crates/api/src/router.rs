@@ -8,9 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,17 +22,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The native API under `/api/v1`, for the OpenAPI document and the router alike.
 pub fn native_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
-        "/api/v1",
-        OpenApiRouter::new()
-            .merge(routes::accounts::routes())
-            .merge(routes::admin::routes()),
-    )
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", OpenApiRouter::new().merge(routes::accounts::routes()).merge(routes::admin::routes()))
 }
 
 /// The whole HTTP application: routes, service endpoints, and the layers
 /// every request passes through.
 pub fn router(state: AppState) -> Router {
+    // Install the recorder now, not at the first scrape, so no request goes uncounted.
+    crate::metrics::prometheus();
     let (api, openapi) = native_api().split_for_parts();
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);
@@ -46,13 +42,16 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::system::metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found_route() })
-        .method_not_allowed_fallback(|| async { ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_requests))
         .layer(cors)
         .layer(middleware::from_fn(crate::metrics::record_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            let request_id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -66,14 +65,7 @@ pub fn router(state: AppState) -> Router {
 
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -92,12 +84,7 @@ fn cors(origins: &[String]) -> CorsLayer {
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(AllowOrigin::any());
     }
-    let list: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     // Credentials (the auth cookies) may only be shared with listed origins.
-    layer
-        .allow_origin(AllowOrigin::list(list))
-        .allow_credentials(true)
+    layer.allow_origin(AllowOrigin::list(list)).allow_credentials(true)
 }

@@ -27,9 +27,7 @@ impl Email {
             && !domain.contains("..")
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && !local.contains('@')
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if !valid {
             return Err("must be a valid email address".into());
         }
@@ -60,10 +58,7 @@ impl Username {
         if !s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
             return Err("must start with a letter or digit".into());
         }
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
             return Err("may contain only letters, digits, '_', '.' and '-'".into());
         }
         if s.contains('@') {
@@ -110,9 +105,7 @@ impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         let digits = s.chars().filter(char::is_ascii_digit).count();
-        let allowed = s
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'));
+        let allowed = s.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'));
         if !allowed || !(7..=15).contains(&digits) || s.len() > 30 {
             return Err("must be a phone number of 7 to 15 digits".into());
         }
@@ -148,10 +141,7 @@ impl Password {
         if !raw.chars().any(|c| c.is_ascii_digit()) {
             missing.push("a digit");
         }
-        if !raw
-            .chars()
-            .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-        {
+        if !raw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
             missing.push("a special character");
         }
         if !missing.is_empty() {
@@ -215,11 +205,7 @@ impl LoginName {
         if s.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
-        Ok(if s.contains('@') {
-            LoginName::Email(s.to_lowercase())
-        } else {
-            LoginName::Username(s.to_lowercase())
-        })
+        Ok(if s.contains('@') { LoginName::Email(s.to_lowercase()) } else { LoginName::Username(s.to_lowercase()) })
     }
 
     /// The key the account is looked up and rate-limited by.
@@ -236,20 +222,8 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        assert_eq!(
-            Email::parse(" John@Example.com ").unwrap().key(),
-            "john@example.com"
-        );
-        for bad in [
-            "",
-            "john",
-            "john@",
-            "@x.com",
-            "a b@x.com",
-            "a@x",
-            "a@.x.com",
-            "a@x..com",
-        ] {
+        assert_eq!(Email::parse(" John@Example.com ").unwrap().key(), "john@example.com");
+        for bad in ["", "john", "john@", "@x.com", "a b@x.com", "a@x", "a@.x.com", "a@x..com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -257,26 +231,11 @@ mod tests {
     #[test]
     fn password_policy_names_what_is_missing() {
         assert!(Password::parse("SecurePass123!").is_ok());
-        assert_eq!(
-            Password::parse("short1!").unwrap_err(),
-            "must be at least 8 characters"
-        );
-        assert_eq!(
-            Password::parse("alllowercase1!").unwrap_err(),
-            "must contain an upper-case letter"
-        );
-        assert_eq!(
-            Password::parse("NoDigitsHere!").unwrap_err(),
-            "must contain a digit"
-        );
-        assert_eq!(
-            Password::parse("NoSpecial123").unwrap_err(),
-            "must contain a special character"
-        );
-        assert_eq!(
-            format!("{:?}", Password::parse("SecurePass123!").unwrap()),
-            "Password([redacted])"
-        );
+        assert_eq!(Password::parse("short1!").unwrap_err(), "must be at least 8 characters");
+        assert_eq!(Password::parse("alllowercase1!").unwrap_err(), "must contain an upper-case letter");
+        assert_eq!(Password::parse("NoDigitsHere!").unwrap_err(), "must contain a digit");
+        assert_eq!(Password::parse("NoSpecial123").unwrap_err(), "must contain a special character");
+        assert_eq!(format!("{:?}", Password::parse("SecurePass123!").unwrap()), "Password([redacted])");
     }
 
     #[test]
@@ -289,13 +248,7 @@ mod tests {
 
     #[test]
     fn login_name_picks_email_or_username() {
-        assert_eq!(
-            LoginName::parse("John@X.com").unwrap(),
-            LoginName::Email("john@x.com".into())
-        );
-        assert_eq!(
-            LoginName::parse("John").unwrap(),
-            LoginName::Username("john".into())
-        );
+        assert_eq!(LoginName::parse("John@X.com").unwrap(), LoginName::Email("john@x.com".into()));
+        assert_eq!(LoginName::parse("John").unwrap(), LoginName::Username("john".into()));
     }
 }

@@ -33,13 +33,7 @@ pub struct AddressInput {
     pub phone: Option<String>,
 }
 
-fn required(
-    errors: &mut FieldErrors,
-    prefix: &str,
-    name: &str,
-    value: Option<String>,
-    max: usize,
-) -> String {
+fn required(errors: &mut FieldErrors, prefix: &str, name: &str, value: Option<String>, max: usize) -> String {
     let field = format!("{prefix}.{name}");
     match value.map(|v| v.trim().to_string()) {
         None => {
@@ -58,21 +52,10 @@ fn required(
     }
 }
 
-fn optional(
-    errors: &mut FieldErrors,
-    prefix: &str,
-    name: &str,
-    value: Option<String>,
-    max: usize,
-) -> Option<String> {
-    let v = value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())?;
+fn optional(errors: &mut FieldErrors, prefix: &str, name: &str, value: Option<String>, max: usize) -> Option<String> {
+    let v = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())?;
     if v.chars().count() > max {
-        errors.push(
-            format!("{prefix}.{name}"),
-            format!("must be at most {max} characters"),
-        );
+        errors.push(format!("{prefix}.{name}"), format!("must be at most {max} characters"));
         return None;
     }
     Some(v)
@@ -93,10 +76,10 @@ impl ShippingAddress {
             country: required(errors, prefix, "country", input.country, 56),
             phone: required(errors, prefix, "phone", input.phone, 30),
         };
-        if !address.phone.is_empty() {
-            if let Err(e) = crate::account::Phone::parse(&address.phone) {
-                errors.push(format!("{prefix}.phone"), e);
-            }
+        if !address.phone.is_empty()
+            && let Err(e) = crate::account::Phone::parse(&address.phone)
+        {
+            errors.push(format!("{prefix}.phone"), e);
         }
         (errors.len() == before).then_some(address)
     }

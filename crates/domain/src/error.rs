@@ -11,10 +11,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -41,12 +38,7 @@ pub enum Error {
     Conflict(String),
     /// A quantity asked for is more than the shop has.
     #[error("insufficient stock for {product_name}: requested {requested}, available {available}")]
-    InsufficientStock {
-        product_id: String,
-        product_name: String,
-        requested: i64,
-        available: i64,
-    },
+    InsufficientStock { product_id: String, product_name: String, requested: i64, available: i64 },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// Anything unexpected. Its details go to the log, never to the client.
@@ -104,10 +96,6 @@ impl FieldErrors {
     }
 
     pub fn into_result(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(Error::Validation(self.0)) }
     }
 }

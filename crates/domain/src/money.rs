@@ -38,11 +38,7 @@ impl Money {
         if whole.len() > 9 {
             return Err("is too large".into());
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| "is too large")?
-        };
+        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| "is too large")? };
         let frac: i64 = match frac.len() {
             0 => 0,
             1 => frac.parse::<i64>().unwrap_or(0) * 10,
@@ -113,18 +109,13 @@ impl Percent {
     pub const ZERO: Percent = Percent(0);
 
     pub fn from_basis_points(bp: i64) -> Result<Self, String> {
-        if (0..=10_000).contains(&bp) {
-            Ok(Self(bp))
-        } else {
-            Err("must be between 0 and 100".into())
-        }
+        if (0..=10_000).contains(&bp) { Ok(Self(bp)) } else { Err("must be between 0 and 100".into()) }
     }
     pub fn from_json_number(n: f64) -> Result<Self, String> {
         if !n.is_finite() || !(0.0..=100.0).contains(&n) {
             return Err("must be between 0 and 100".into());
         }
-        let money = Money::from_json_number(n)
-            .map_err(|_| "must have at most 2 decimal places".to_string())?;
+        let money = Money::from_json_number(n).map_err(|_| "must have at most 2 decimal places".to_string())?;
         Self::from_basis_points(money.minor())
     }
     pub const fn basis_points(self) -> i64 {
@@ -151,10 +142,7 @@ mod tests {
         assert_eq!(Money::from_decimal_str("5").unwrap().minor(), 500);
         assert_eq!(Money::from_decimal_str("0.5").unwrap().minor(), 50);
         assert_eq!(Money::from_json_number(19.99).unwrap().minor(), 1_999);
-        assert_eq!(
-            Money::from_json_number(0.1 + 0.2).unwrap_err(),
-            "must have at most 2 decimal places"
-        );
+        assert_eq!(Money::from_json_number(0.1 + 0.2).unwrap_err(), "must have at most 2 decimal places");
     }
 
     #[test]
@@ -169,32 +157,16 @@ mod tests {
     #[test]
     fn discount_rounds_half_up_to_the_cent() {
         let price = Money::from_minor(999);
-        assert_eq!(
-            price
-                .discounted(Percent::from_basis_points(1_500).unwrap())
-                .minor(),
-            849
-        ); // 849.15
-        assert_eq!(
-            Money::from_minor(5)
-                .discounted(Percent::from_basis_points(5_000).unwrap())
-                .minor(),
-            3
-        ); // 2.5 -> 3
+        assert_eq!(price.discounted(Percent::from_basis_points(1_500).unwrap()).minor(), 849); // 849.15
+        assert_eq!(Money::from_minor(5).discounted(Percent::from_basis_points(5_000).unwrap()).minor(), 3); // 2.5 -> 3
         assert_eq!(price.discounted(Percent::ZERO), price);
-        assert_eq!(
-            price.discounted(Percent::from_basis_points(10_000).unwrap()),
-            Money::ZERO
-        );
+        assert_eq!(price.discounted(Percent::from_basis_points(10_000).unwrap()), Money::ZERO);
     }
 
     #[test]
     fn renders_two_places() {
         assert_eq!(Money::from_minor(69_999).to_string(), "699.99");
-        assert_eq!(
-            Money::from_minor(69_999).to_major_f64().to_string(),
-            "699.99"
-        );
+        assert_eq!(Money::from_minor(69_999).to_major_f64().to_string(), "699.99");
         assert_eq!(Money::from_minor(5).to_string(), "0.05");
     }
 }

@@ -10,11 +10,7 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(
-        page: Option<i64>,
-        limit: Option<i64>,
-        default_limit: u32,
-    ) -> Result<Self, Vec<(&'static str, String)>> {
+    pub fn new(page: Option<i64>, limit: Option<i64>, default_limit: u32) -> Result<Self, Vec<(&'static str, String)>> {
         let mut errors = Vec::new();
         let page = match page {
             None => 1,
@@ -33,11 +29,7 @@ impl Page {
                 default_limit
             }
         };
-        if errors.is_empty() {
-            Ok(Self { page, limit })
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Self { page, limit }) } else { Err(errors) }
     }
 
     pub fn page(self) -> u32 {

@@ -27,9 +27,7 @@ impl Timestamp {
         self.0.div_euclid(1000)
     }
     pub fn to_rfc3339(self) -> String {
-        DateTime::<Utc>::from_timestamp_millis(self.0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
+        DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
     }
     /// Parses an RFC 3339 instant or a plain `YYYY-MM-DD` date (midnight UTC).
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -37,9 +35,7 @@ impl Timestamp {
             return Ok(Self(dt.timestamp_millis()));
         }
         if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            let dt = d
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp_millis());
+            let dt = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
             if let Some(ms) = dt {
                 return Ok(Self(ms));
             }
@@ -60,19 +56,13 @@ mod tests {
 
     #[test]
     fn renders_utc_with_milliseconds() {
-        assert_eq!(
-            Timestamp::from_millis(1_759_405_228_734).to_rfc3339(),
-            "2025-10-02T11:40:28.734Z"
-        );
+        assert_eq!(Timestamp::from_millis(1_759_405_228_734).to_rfc3339(), "2025-10-02T11:40:28.734Z");
     }
 
     #[test]
     fn parses_dates_and_datetimes() {
         assert_eq!(Timestamp::parse("1970-01-02").unwrap().millis(), 86_400_000);
-        assert_eq!(
-            Timestamp::parse("1970-01-01T00:00:01Z").unwrap().millis(),
-            1000
-        );
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z").unwrap().millis(), 1000);
         assert!(Timestamp::parse("yesterday").is_err());
     }
 }

@@ -127,25 +127,17 @@ impl Database {
     /// never a new SQLite file.
     pub fn from_url(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
-            return Ok(Database::Sqlite(
-                data_dir.join("emporium.db").display().to_string(),
-            ));
+            return Ok(Database::Sqlite(data_dir.join("emporium.db").display().to_string()));
         };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Database::Postgres(url.to_string()))
-        } else if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() {
                 bail!("DATABASE_URL: sqlite URL has no file path (e.g. sqlite://data/emporium.db)");
             }
             Ok(Database::Sqlite(path.to_string()))
         } else {
-            bail!(
-                "DATABASE_URL: unsupported scheme in {:?}; use postgres://… or sqlite://…",
-                redact_url(url)
-            )
+            bail!("DATABASE_URL: unsupported scheme in {:?}; use postgres://… or sqlite://…", redact_url(url))
         }
     }
 
@@ -211,30 +203,19 @@ fn byte_size(setting: &str, value: &str) -> anyhow::Result<usize> {
     let v = value.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (number, unit) = v.split_at(split);
-    let number: usize = number
-        .parse()
-        .with_context(|| format!("{setting}: {value:?} is not a size (e.g. 1MiB)"))?;
+    let number: usize = number.parse().with_context(|| format!("{setting}: {value:?} is not a size (e.g. 1MiB)"))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
         _ => bail!("{setting}: unknown unit in {value:?}; use B, KiB or MiB"),
     };
-    let bytes = number
-        .checked_mul(factor)
-        .filter(|b| *b > 0 && *b <= 64 * 1024 * 1024);
+    let bytes = number.checked_mul(factor).filter(|b| *b > 0 && *b <= 64 * 1024 * 1024);
     bytes.with_context(|| format!("{setting}: must be between 1 byte and 64MiB"))
 }
 
 fn list(value: Option<String>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+    value.map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
 }
 
 fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -243,44 +224,28 @@ fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
         None => (PathBuf::from("emporium.toml"), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .with_context(|| format!("EMPORIUM_CONFIG: {} is not valid", path.display())),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(FileConfig::default())
-        }
-        Err(e) => {
-            Err(e).with_context(|| format!("EMPORIUM_CONFIG: cannot read {}", path.display()))
-        }
+        Ok(text) => toml::from_str(&text).with_context(|| format!("EMPORIUM_CONFIG: {} is not valid", path.display())),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("EMPORIUM_CONFIG: cannot read {}", path.display())),
     }
 }
 
 impl CommonConfig {
     fn resolve(args: CommonArgs, file: &mut FileConfig) -> anyhow::Result<Self> {
-        let data_dir =
-            pick(args.data_dir, file.data_dir.take()).unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = pick(args.data_dir, file.data_dir.take()).unwrap_or_else(|| PathBuf::from("data"));
         let url = pick(args.database_url, file.database_url.take());
         let database = Database::from_url(url.as_deref(), &data_dir)?;
-        let db_max_connections =
-            pick(args.db_max_connections, file.db_max_connections).unwrap_or(10);
+        let db_max_connections = pick(args.db_max_connections, file.db_max_connections).unwrap_or(10);
         if !(1..=1000).contains(&db_max_connections) {
             bail!("EMPORIUM_DB_MAX_CONNECTIONS: must be between 1 and 1000");
         }
-        let log_format = match pick(args.log_format, file.log_format.take())
-            .as_deref()
-            .map(str::trim)
-        {
+        let log_format = match pick(args.log_format, file.log_format.take()).as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => bail!("EMPORIUM_LOG_FORMAT: {other:?} is not text or json"),
         };
         let log_filter = pick(args.log, file.log.take()).unwrap_or_else(|| "info".into());
-        Ok(Self {
-            database,
-            data_dir,
-            db_max_connections,
-            log_format,
-            log_filter,
-        })
+        Ok(Self { database, data_dir, db_max_connections, log_format, log_filter })
     }
 
     /// Resolves only the shared settings (for `migrate`, `admin`, `seed`).
@@ -300,10 +265,7 @@ impl Config {
         if jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
             bail!("EMPORIUM_JWT_SECRET: must be at least 32 characters");
         }
-        let quota = |setting: &str,
-                     value: Option<String>,
-                     default: &str|
-         -> anyhow::Result<Option<Quota>> {
+        let quota = |setting: &str, value: Option<String>, default: &str| -> anyhow::Result<Option<Quota>> {
             let value = value.unwrap_or_else(|| default.to_string());
             Quota::parse(&value).map_err(|e| anyhow::anyhow!("{setting}: {e}"))
         };
@@ -312,19 +274,13 @@ impl Config {
             .map(|p| {
                 p.parse::<emporium_api::IpNet>()
                     .or_else(|_| p.parse::<IpAddr>().map(emporium_api::IpNet::from))
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "EMPORIUM_TRUSTED_PROXIES: {p:?} is not an IP address or CIDR"
-                        )
-                    })
+                    .map_err(|_| anyhow::anyhow!("EMPORIUM_TRUSTED_PROXIES: {p:?} is not an IP address or CIDR"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let cors_origins = list(pick(serve.cors_origins, file.cors_origins.take()));
         for origin in &cors_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                bail!(
-                    "EMPORIUM_CORS_ORIGINS: {origin:?} is not an origin like https://shop.example.com"
-                );
+                bail!("EMPORIUM_CORS_ORIGINS: {origin:?} is not an origin like https://shop.example.com");
             }
         }
         let api = ApiSettings {
@@ -332,11 +288,7 @@ impl Config {
                 Some(v) => byte_size("EMPORIUM_BODY_LIMIT", &v)?,
                 None => 1024 * 1024,
             },
-            rate_limit: quota(
-                "EMPORIUM_RATE_LIMIT",
-                pick(serve.rate_limit, file.rate_limit.take()),
-                "100/15m",
-            )?,
+            rate_limit: quota("EMPORIUM_RATE_LIMIT", pick(serve.rate_limit, file.rate_limit.take()), "100/15m")?,
             auth_rate_limit: quota(
                 "EMPORIUM_AUTH_RATE_LIMIT",
                 pick(serve.auth_rate_limit, file.auth_rate_limit.take()),
@@ -353,8 +305,7 @@ impl Config {
             (None, None) => None,
             (Some(email), Some(password)) => Some((
                 Email::parse(&email).map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: {e}"))?,
-                Password::parse(&password)
-                    .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_PASSWORD: {e}"))?,
+                Password::parse(&password).map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_PASSWORD: {e}"))?,
             )),
             (Some(_), None) => {
                 bail!("EMPORIUM_ADMIN_PASSWORD: must be set together with EMPORIUM_ADMIN_EMAIL")
@@ -404,11 +355,7 @@ impl Config {
             jwt_secret: Some(Secret::new("test-secret-test-secret-test-secret-0123")),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-            api: ApiSettings {
-                rate_limit: None,
-                auth_rate_limit: None,
-                ..ApiSettings::default()
-            },
+            api: ApiSettings { rate_limit: None, auth_rate_limit: None, ..ApiSettings::default() },
             admin: None,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -429,15 +376,10 @@ pub fn signing_secret(config: &Config) -> anyhow::Result<Secret> {
             return Ok(Secret::new(existing));
         }
     }
-    std::fs::create_dir_all(&config.common.data_dir).with_context(|| {
-        format!(
-            "EMPORIUM_DATA_DIR: cannot create {}",
-            config.common.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.common.data_dir)
+        .with_context(|| format!("EMPORIUM_DATA_DIR: cannot create {}", config.common.data_dir.display()))?;
     let secret = emporium_service::tokens::random_token(64);
-    write_private(&path, &secret)
-        .with_context(|| format!("EMPORIUM_DATA_DIR: cannot write {}", path.display()))?;
+    write_private(&path, &secret).with_context(|| format!("EMPORIUM_DATA_DIR: cannot write {}", path.display()))?;
     tracing::warn!(path = %path.display(), "EMPORIUM_JWT_SECRET is not set; generated a signing secret and kept it in the data directory (set it in production, the same on every server)");
     Ok(Secret::new(secret))
 }
@@ -458,27 +400,11 @@ mod tests {
     #[test]
     fn database_is_chosen_by_scheme() {
         let dir = Path::new("data");
-        assert_eq!(
-            Database::from_url(None, dir).unwrap(),
-            Database::Sqlite("data/emporium.db".into())
-        );
-        assert_eq!(
-            Database::from_url(Some("sqlite://x.db"), dir).unwrap(),
-            Database::Sqlite("x.db".into())
-        );
-        assert_eq!(
-            Database::from_url(Some("postgres://u@h/db"), dir)
-                .unwrap()
-                .backend(),
-            "postgres"
-        );
-        let err = Database::from_url(Some("mysql://root:hunter2@h/db"), dir)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("DATABASE_URL:") && !err.contains("hunter2"),
-            "{err}"
-        );
+        assert_eq!(Database::from_url(None, dir).unwrap(), Database::Sqlite("data/emporium.db".into()));
+        assert_eq!(Database::from_url(Some("sqlite://x.db"), dir).unwrap(), Database::Sqlite("x.db".into()));
+        assert_eq!(Database::from_url(Some("postgres://u@h/db"), dir).unwrap().backend(), "postgres");
+        let err = Database::from_url(Some("mysql://root:hunter2@h/db"), dir).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_URL:") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]
@@ -486,25 +412,14 @@ mod tests {
         let serve = |f: fn(&mut ServeArgs)| {
             let mut args = ServeArgs::default();
             f(&mut args);
-            Config::load(CommonArgs::default(), args)
-                .unwrap_err()
-                .to_string()
+            Config::load(CommonArgs::default(), args).unwrap_err().to_string()
         };
         assert!(serve(|a| a.rate_limit = Some("lots".into())).starts_with("EMPORIUM_RATE_LIMIT:"));
         assert!(serve(|a| a.jwt_secret = Some("short".into())).starts_with("EMPORIUM_JWT_SECRET:"));
-        assert!(
-            serve(|a| a.access_token_ttl = Some("soon".into()))
-                .starts_with("EMPORIUM_ACCESS_TOKEN_TTL:")
-        );
+        assert!(serve(|a| a.access_token_ttl = Some("soon".into())).starts_with("EMPORIUM_ACCESS_TOKEN_TTL:"));
         assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
-        assert!(
-            serve(|a| a.admin_email = Some("a@b.co".into()))
-                .starts_with("EMPORIUM_ADMIN_PASSWORD:")
-        );
-        assert!(
-            serve(|a| a.trusted_proxies = Some("nope".into()))
-                .starts_with("EMPORIUM_TRUSTED_PROXIES:")
-        );
+        assert!(serve(|a| a.admin_email = Some("a@b.co".into())).starts_with("EMPORIUM_ADMIN_PASSWORD:"));
+        assert!(serve(|a| a.trusted_proxies = Some("nope".into())).starts_with("EMPORIUM_TRUSTED_PROXIES:"));
     }
 
     #[test]

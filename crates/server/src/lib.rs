@@ -55,23 +55,15 @@ impl Application {
                 .accounts
                 .ensure_admin(email.clone(), password.clone(), None)
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}")
-                })?;
+                .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}"))?;
             tracing::info!(email = email.as_str(), "admin account is in place");
         }
         let state = AppState::new(services, config.api.clone());
         let router = emporium_api::router(state);
         let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
-        Ok(Self {
-            listener,
-            router,
-            store,
-            config,
-        })
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
+        Ok(Self { listener, router, store, config })
     }
 
     pub fn port(&self) -> u16 {
@@ -84,16 +76,8 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            store,
-            config,
-        } = self;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, router, store, config } = self;
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
@@ -101,11 +85,8 @@ impl Application {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stopping_tx.send(());
         };
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful);
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
         let mut server = server;
         tokio::select! {
@@ -155,16 +136,9 @@ async fn shutdown_signal() {
 pub fn init_logging(common: &CommonConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&common.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match common.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage admin accounts.
@@ -63,7 +63,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
-            let config = Config::load(cli.common, serve)?;
+            let config = Config::load(cli.common, *serve)?;
             init_logging(&config.common);
             Application::build(config).await?.run_until_stopped().await
         }
@@ -75,38 +75,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({})", common.database.backend());
             Ok(())
         }
-        Command::Admin(AdminCommand::Create {
-            email,
-            password,
-            username,
-        }) => {
+        Command::Admin(AdminCommand::Create { email, password, username }) => {
             let common = CommonConfig::load(cli.common)?;
             init_logging(&common);
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            let password =
-                Password::parse(&password).map_err(|e| anyhow::anyhow!("--password: {e}"))?;
-            let username = username
-                .map(|u| Username::parse(&u).map_err(|e| anyhow::anyhow!("--username: {e}")))
-                .transpose()?;
+            let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("--password: {e}"))?;
+            let username =
+                username.map(|u| Username::parse(&u).map_err(|e| anyhow::anyhow!("--username: {e}"))).transpose()?;
             let store = open_store(&common).await?;
             // Tokens are not issued here, so the signing secret is irrelevant.
             let auth = emporium_service::tokens::AuthSettings {
-                jwt_secret: emporium_service::Secret::new(emporium_service::tokens::random_token(
-                    48,
-                )),
+                jwt_secret: emporium_service::Secret::new(emporium_service::tokens::random_token(48)),
                 access_token_ttl: std::time::Duration::from_secs(60),
                 refresh_token_ttl: std::time::Duration::from_secs(60),
             };
             let services = emporium_service::Services::new(store.clone(), auth);
-            let user = services
-                .accounts
-                .ensure_admin(email, password, username)
-                .await?;
+            let user = services.accounts.ensure_admin(email, password, username).await?;
             store.close().await;
-            println!(
-                "admin {} ({}) is ready, id {}",
-                user.username, user.email, user.id
-            );
+            println!("admin {} ({}) is ready, id {}", user.username, user.email, user.id);
             Ok(())
         }
     }

@@ -8,8 +8,7 @@ use emporium_domain::ids::UserId;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
 use emporium_store::{
-    NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, Store, StoreError,
-    UserRecord,
+    NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, Store, StoreError, UserRecord,
 };
 use serde_json::json;
 
@@ -58,11 +57,7 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, auth: AuthSettings) -> Self {
-        Self {
-            store,
-            tokens: TokenIssuer::new(&auth),
-            hasher: PasswordHasher::default(),
-        }
+        Self { store, tokens: TokenIssuer::new(&auth), hasher: PasswordHasher::default() }
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -71,8 +66,7 @@ impl Accounts {
 
     /// Creates a `user` account. There is no way to register as an admin.
     pub async fn register(&self, reg: Registration, ctx: &RequestContext) -> Result<UserRecord> {
-        self.ensure_unique(Some(&reg.email), Some(&reg.username), None)
-            .await?;
+        self.ensure_unique(Some(&reg.email), Some(&reg.username), None).await?;
         let password_hash = self.hasher.hash(reg.password.expose()).await?;
         let user = self
             .store
@@ -87,16 +81,9 @@ impl Accounts {
                 now: Timestamp::now(),
             })
             .await
-            .map_err(|e| {
-                conflict_on_unique(e, "An account with this email or username already exists")
-            })?;
+            .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
         self.store
-            .append_audit(&ctx.audit(
-                Some(user.id),
-                "user.registered",
-                Some(("user", user.id.to_string())),
-                json!({}),
-            ))
+            .append_audit(&ctx.audit(Some(user.id), "user.registered", Some(("user", user.id.to_string())), json!({})))
             .await?;
         Ok(user)
     }
@@ -113,32 +100,19 @@ impl Accounts {
             LoginName::Email(key) => self.store.user_by_email_key(key).await?,
             LoginName::Username(key) => self.store.user_by_username_key(key).await?,
         };
-        let verified = self
-            .hasher
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+        let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let user = match user {
             Some(user) if verified => user,
             other => {
                 let target = other.as_ref().map(|u| ("user", u.id.to_string()));
-                let entry = ctx.audit(
-                    None,
-                    "user.login_failed",
-                    target,
-                    json!({ "login": login.key() }),
-                );
+                let entry = ctx.audit(None, "user.login_failed", target, json!({ "login": login.key() }));
                 self.store.append_audit(&entry).await?;
                 return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
             }
         };
         let tokens = self.start_session(&user).await?;
         self.store
-            .append_audit(&ctx.audit(
-                Some(user.id),
-                "user.login",
-                Some(("user", user.id.to_string())),
-                json!({}),
-            ))
+            .append_audit(&ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({})))
             .await?;
         Ok((user, tokens))
     }
@@ -156,9 +130,7 @@ impl Accounts {
                 expires_at: now.plus_secs(self.tokens.refresh_ttl_secs() as i64),
             })
             .await?;
-        let access_token = self
-            .tokens
-            .issue_access(user.id, user.role, &session_id, now)?;
+        let access_token = self.tokens.issue_access(user.id, user.role, &session_id, now)?;
         Ok(self.issued(access_token, refresh_token))
     }
 
@@ -183,32 +155,15 @@ impl Accounts {
         let expires_at = now.plus_secs(self.tokens.refresh_ttl_secs() as i64);
         match self
             .store
-            .rotate_refresh_token(
-                &hash_token(refresh_token),
-                &hash_token(&successor),
-                now,
-                expires_at,
-            )
+            .rotate_refresh_token(&hash_token(refresh_token), &hash_token(&successor), now, expires_at)
             .await?
         {
-            RefreshOutcome::Rotated {
-                user_id,
-                session_id,
-            } => {
-                let principal = self
-                    .store
-                    .session_principal(&session_id, now)
-                    .await?
-                    .ok_or_else(invalid)?;
-                let access = self
-                    .tokens
-                    .issue_access(user_id, principal.role, &session_id, now)?;
+            RefreshOutcome::Rotated { user_id, session_id } => {
+                let principal = self.store.session_principal(&session_id, now).await?.ok_or_else(invalid)?;
+                let access = self.tokens.issue_access(user_id, principal.role, &session_id, now)?;
                 Ok(self.issued(access, successor))
             }
-            RefreshOutcome::Reused {
-                user_id,
-                session_id,
-            } => {
+            RefreshOutcome::Reused { user_id, session_id } => {
                 tracing::warn!(%user_id, "spent refresh token re-used; session revoked");
                 let entry = ctx.audit(
                     None,
@@ -233,19 +188,11 @@ impl Accounts {
     async fn principal_for(&self, claims: &Claims) -> Result<Principal> {
         let unauthenticated = || Error::Unauthenticated("Invalid or expired token".into());
         let user_id = claims.user_id().ok_or_else(unauthenticated)?;
-        let live = self
-            .store
-            .session_principal(&claims.sid, Timestamp::now())
-            .await?
-            .ok_or_else(unauthenticated)?;
+        let live = self.store.session_principal(&claims.sid, Timestamp::now()).await?.ok_or_else(unauthenticated)?;
         if live.user_id != user_id {
             return Err(unauthenticated());
         }
-        Ok(Principal {
-            user_id,
-            role: live.role,
-            session_id: claims.sid.clone(),
-        })
+        Ok(Principal { user_id, role: live.role, session_id: claims.sid.clone() })
     }
 
     /// The claims of a live access token.
@@ -256,33 +203,17 @@ impl Accounts {
     }
 
     pub async fn logout(&self, principal: &Principal, ctx: &RequestContext) -> Result<()> {
-        self.store
-            .revoke_session(&principal.session_id, Timestamp::now())
-            .await?;
-        self.store
-            .append_audit(&ctx.audit(Some(principal.user_id), "user.logout", None, json!({})))
-            .await?;
+        self.store.revoke_session(&principal.session_id, Timestamp::now()).await?;
+        self.store.append_audit(&ctx.audit(Some(principal.user_id), "user.logout", None, json!({}))).await?;
         Ok(())
     }
 
     pub async fn current_user(&self, principal: &Principal) -> Result<UserRecord> {
-        self.store
-            .user_by_id(principal.user_id)
-            .await?
-            .ok_or_else(|| Error::NotFound("User not found".into()))
+        self.store.user_by_id(principal.user_id).await?.ok_or_else(|| Error::NotFound("User not found".into()))
     }
 
-    pub async fn update_profile(
-        &self,
-        principal: &Principal,
-        update: ProfileUpdate,
-    ) -> Result<UserRecord> {
-        self.ensure_unique(
-            update.email.as_ref(),
-            update.username.as_ref(),
-            Some(principal.user_id),
-        )
-        .await?;
+    pub async fn update_profile(&self, principal: &Principal, update: ProfileUpdate) -> Result<UserRecord> {
+        self.ensure_unique(update.email.as_ref(), update.username.as_ref(), Some(principal.user_id)).await?;
         let changes = ProfileChanges {
             full_name: update.full_name.map(|n| n.as_str().to_string()),
             username: update.username.map(|u| (u.as_str().to_string(), u.key())),
@@ -296,9 +227,7 @@ impl Accounts {
         self.store
             .update_profile(principal.user_id, &changes, Timestamp::now())
             .await
-            .map_err(|e| {
-                conflict_on_unique(e, "An account with this email or username already exists")
-            })?
+            .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?
             .ok_or_else(|| Error::NotFound("User not found".into()))
     }
 
@@ -311,24 +240,11 @@ impl Accounts {
         ctx: &RequestContext,
     ) -> Result<()> {
         let user = self.current_user(principal).await?;
-        if !self
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
-            return Err(Error::Unauthenticated(
-                "Current password is incorrect".into(),
-            ));
+        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
+            return Err(Error::Unauthenticated("Current password is incorrect".into()));
         }
         let hash = self.hasher.hash(new.expose()).await?;
-        self.store
-            .set_password(
-                user.id,
-                &hash,
-                Some(&principal.session_id),
-                Timestamp::now(),
-            )
-            .await?;
+        self.store.set_password(user.id, &hash, Some(&principal.session_id), Timestamp::now()).await?;
         self.store
             .append_audit(&ctx.audit(
                 Some(user.id),
@@ -341,32 +257,19 @@ impl Accounts {
     }
 
     /// Deletes the caller's own account after checking its password.
-    pub async fn delete_account(
-        &self,
-        principal: &Principal,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> Result<()> {
+    pub async fn delete_account(&self, principal: &Principal, password: &str, ctx: &RequestContext) -> Result<()> {
         let user = self.current_user(principal).await?;
-        if !self
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await?
-        {
+        if !self.hasher.verify(password, Some(&user.password_hash)).await? {
             return Err(Error::Unauthenticated("Password is incorrect".into()));
         }
-        let entry = ctx.audit(
-            Some(user.id),
-            "user.deleted",
-            Some(("user", user.id.to_string())),
-            json!({ "by": "self" }),
-        );
+        let entry =
+            ctx.audit(Some(user.id), "user.deleted", Some(("user", user.id.to_string())), json!({ "by": "self" }));
         match self.store.delete_user(user.id, &entry).await? {
             RemovalOutcome::Removed => Ok(()),
             RemovalOutcome::NotFound => Err(Error::NotFound("User not found".into())),
-            RemovalOutcome::WouldRemoveLastAdmin => Err(Error::Conflict(
-                "The last admin account cannot be deleted".into(),
-            )),
+            RemovalOutcome::WouldRemoveLastAdmin => {
+                Err(Error::Conflict("The last admin account cannot be deleted".into()))
+            }
         }
     }
 
@@ -390,20 +293,13 @@ impl Accounts {
                     Some(("user", user.id.to_string())),
                     json!({ "from": user.role, "to": "admin", "by": "cli" }),
                 );
-                self.store
-                    .change_role(user.id, Role::Admin, now, &entry)
-                    .await?;
+                self.store.change_role(user.id, Role::Admin, now, &entry).await?;
             }
-            return self
-                .store
-                .user_by_id(user.id)
-                .await?
-                .ok_or_else(|| Error::NotFound("User not found".into()));
+            return self.store.user_by_id(user.id).await?.ok_or_else(|| Error::NotFound("User not found".into()));
         }
         let username = match username {
             Some(u) => u,
-            None => Username::parse(&admin_username_from(&email))
-                .map_err(|e| Error::field("username", e))?,
+            None => Username::parse(&admin_username_from(&email)).map_err(|e| Error::field("username", e))?,
         };
         self.ensure_unique(None, Some(&username), None).await?;
         let user = self
@@ -439,21 +335,17 @@ impl Accounts {
         username: Option<&Username>,
         except: Option<UserId>,
     ) -> Result<()> {
-        if let Some(email) = email {
-            if let Some(existing) = self.store.user_by_email_key(&email.key()).await? {
-                if Some(existing.id) != except {
-                    return Err(Error::Conflict(
-                        "An account with this email already exists".into(),
-                    ));
-                }
-            }
+        if let Some(email) = email
+            && let Some(existing) = self.store.user_by_email_key(&email.key()).await?
+            && Some(existing.id) != except
+        {
+            return Err(Error::Conflict("An account with this email already exists".into()));
         }
-        if let Some(username) = username {
-            if let Some(existing) = self.store.user_by_username_key(&username.key()).await? {
-                if Some(existing.id) != except {
-                    return Err(Error::Conflict("This username is already taken".into()));
-                }
-            }
+        if let Some(username) = username
+            && let Some(existing) = self.store.user_by_username_key(&username.key()).await?
+            && Some(existing.id) != except
+        {
+            return Err(Error::Conflict("This username is already taken".into()));
         }
         Ok(())
     }
@@ -470,17 +362,8 @@ fn conflict_on_unique(err: StoreError, message: &str) -> Error {
 /// created from the command line without one.
 fn admin_username_from(email: &Email) -> String {
     let local = email.as_str().split('@').next().unwrap_or("admin");
-    let cleaned: String = local
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        .take(30)
-        .collect();
-    let cleaned = cleaned
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    if cleaned.len() >= 3 {
-        cleaned
-    } else {
-        format!("admin{cleaned}")
-    }
+    let cleaned: String =
+        local.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).take(30).collect();
+    let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    if cleaned.len() >= 3 { cleaned } else { format!("admin{cleaned}") }
 }

@@ -7,9 +7,7 @@ use emporium_domain::ids::UserId;
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
-use emporium_store::{
-    AuditEntry, AuditFilter, RemovalOutcome, RoleChangeOutcome, Store, UserFilter, UserRecord,
-};
+use emporium_store::{AuditEntry, AuditFilter, RemovalOutcome, RoleChangeOutcome, Store, UserFilter, UserRecord};
 use serde_json::json;
 
 use crate::{Principal, RequestContext};
@@ -20,11 +18,7 @@ pub struct Admin {
 }
 
 fn require_admin(principal: &Principal) -> Result<()> {
-    if principal.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("Admin access required".into()))
-    }
+    if principal.is_admin() { Ok(()) } else { Err(Error::Forbidden("Admin access required".into())) }
 }
 
 impl Admin {
@@ -57,28 +51,17 @@ impl Admin {
             Some(("user", target.to_string())),
             json!({ "to": role }),
         );
-        match self
-            .store
-            .change_role(target, role, Timestamp::now(), &entry)
-            .await?
-        {
+        match self.store.change_role(target, role, Timestamp::now(), &entry).await? {
             RoleChangeOutcome::Changed { user, previous } => {
                 tracing::info!(target_user = %target, from = previous.as_str(), to = role.as_str(), "role changed");
-                Ok(user)
+                Ok(*user)
             }
             RoleChangeOutcome::NotFound => Err(Error::NotFound("User not found".into())),
-            RoleChangeOutcome::WouldRemoveLastAdmin => {
-                Err(Error::Conflict("The last admin cannot be demoted".into()))
-            }
+            RoleChangeOutcome::WouldRemoveLastAdmin => Err(Error::Conflict("The last admin cannot be demoted".into())),
         }
     }
 
-    pub async fn delete_user(
-        &self,
-        principal: &Principal,
-        target: UserId,
-        ctx: &RequestContext,
-    ) -> Result<()> {
+    pub async fn delete_user(&self, principal: &Principal, target: UserId, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
         let entry = ctx.audit(
             Some(principal.user_id),
@@ -89,9 +72,7 @@ impl Admin {
         match self.store.delete_user(target, &entry).await? {
             RemovalOutcome::Removed => Ok(()),
             RemovalOutcome::NotFound => Err(Error::NotFound("User not found".into())),
-            RemovalOutcome::WouldRemoveLastAdmin => {
-                Err(Error::Conflict("The last admin cannot be deleted".into()))
-            }
+            RemovalOutcome::WouldRemoveLastAdmin => Err(Error::Conflict("The last admin cannot be deleted".into())),
         }
     }
 

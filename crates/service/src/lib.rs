@@ -70,10 +70,6 @@ impl Services {
     pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings) -> Self {
         let accounts = Accounts::new(store.clone(), auth);
         let admin = Admin::new(store.clone());
-        Self {
-            store,
-            accounts,
-            admin,
-        }
+        Self { store, accounts, admin }
     }
 }

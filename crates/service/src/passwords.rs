@@ -22,12 +22,8 @@ pub struct PasswordHasher {
 
 impl Default for PasswordHasher {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        Self {
-            permits: Arc::new(Semaphore::new(cores * 2)),
-        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self { permits: Arc::new(Semaphore::new(cores * 2)) }
     }
 }
 
@@ -50,32 +46,18 @@ impl PasswordHasher {
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
         let password = password.to_owned();
         let known = hash.is_some();
-        let hash = hash
-            .map(str::to_owned)
-            .unwrap_or_else(|| dummy_hash().to_owned());
+        let hash = hash.map(str::to_owned).unwrap_or_else(|| dummy_hash().to_owned());
         self.run(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| Error::internal(format!("stored hash unreadable: {e}")))?;
-            Ok(argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-                && known)
+            let parsed =
+                PasswordHash::new(&hash).map_err(|e| Error::internal(format!("stored hash unreadable: {e}")))?;
+            Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok() && known)
         })
         .await
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::internal(e))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::internal(format!("hashing task failed: {e}")))?
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("hashing task failed: {e}")))?
     }
 }
 
@@ -83,10 +65,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2()
-            .hash_password(b"not a real password", &salt)
-            .expect("hashing a constant")
-            .to_string()
+        argon2().hash_password(b"not a real password", &salt).expect("hashing a constant").to_string()
     })
 }
 
@@ -98,10 +77,7 @@ mod tests {
     async fn hashes_are_argon2id_and_verify() {
         let hasher = PasswordHasher::default();
         let hash = hasher.hash("SecurePass123!").await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(hasher.verify("SecurePass123!", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("WrongPass123!", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("not a real password", None).await.unwrap());

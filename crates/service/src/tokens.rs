@@ -67,13 +67,7 @@ impl TokenIssuer {
         }
     }
 
-    pub fn issue_access(
-        &self,
-        user_id: UserId,
-        role: Role,
-        session_id: &str,
-        now: Timestamp,
-    ) -> Result<String> {
+    pub fn issue_access(&self, user_id: UserId, role: Role, session_id: &str, now: Timestamp) -> Result<String> {
         let claims = Claims {
             sub: user_id.to_string(),
             role: role.as_str().to_string(),
@@ -104,11 +98,7 @@ impl TokenIssuer {
 
 /// A fresh opaque token: 48 alphanumeric characters (~285 bits).
 pub fn random_token(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// What the database keeps of a refresh token.
@@ -131,29 +121,16 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_other_secrets() {
         let a = issuer("a-secret-of-some-length-0123456789");
-        let token = a
-            .issue_access(UserId::new(7), Role::User, "sid1", Timestamp::now())
-            .unwrap();
+        let token = a.issue_access(UserId::new(7), Role::User, "sid1", Timestamp::now()).unwrap();
         let claims = a.decode_access(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("7", "sid1"));
-        assert!(
-            issuer("another-secret-entirely-0123456789")
-                .decode_access(&token)
-                .is_err()
-        );
+        assert!(issuer("another-secret-entirely-0123456789").decode_access(&token).is_err());
     }
 
     #[test]
     fn expired_tokens_fail() {
         let a = issuer("a-secret-of-some-length-0123456789");
-        let token = a
-            .issue_access(
-                UserId::new(7),
-                Role::User,
-                "s",
-                Timestamp::now().minus_secs(3600),
-            )
-            .unwrap();
+        let token = a.issue_access(UserId::new(7), Role::User, "s", Timestamp::now().minus_secs(3600)).unwrap();
         assert!(a.decode_access(&token).is_err());
     }
 }

@@ -28,18 +28,15 @@ impl AuditStore for PostgresStore {
     }
 
     async fn list_audit(&self, f: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEntry>, u64)> {
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM audit_log WHERE {}",
-            sql::AUDIT_FILTER
-        ))
-        .bind(f.action.as_deref())
-        .bind(f.actor_id.map(|a| a.get()))
-        .bind(f.target_type.as_deref())
-        .bind(f.target_id.as_deref())
-        .bind(f.since.map(|t| t.millis()))
-        .bind(f.until.map(|t| t.millis()))
-        .fetch_one(&self.pool)
-        .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {}", sql::AUDIT_FILTER))
+            .bind(f.action.as_deref())
+            .bind(f.actor_id.map(|a| a.get()))
+            .bind(f.target_type.as_deref())
+            .bind(f.target_id.as_deref())
+            .bind(f.since.map(|t| t.millis()))
+            .bind(f.until.map(|t| t.millis()))
+            .fetch_one(&self.pool)
+            .await?;
         let rows: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT {} FROM audit_log WHERE {} ORDER BY at DESC, id DESC LIMIT $7 OFFSET $8",
             sql::AUDIT_COLUMNS,
@@ -55,10 +52,7 @@ impl AuditStore for PostgresStore {
         .bind(page.offset() as i64)
         .fetch_all(&self.pool)
         .await?;
-        let entries = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
+        let entries = rows.into_iter().map(TryInto::try_into).collect::<StoreResult<_>>()?;
         Ok((entries, total as u64))
     }
 }

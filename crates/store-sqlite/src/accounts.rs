@@ -5,9 +5,8 @@ use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{PrincipalRow, UserRow};
 use emporium_store::{
-    AccountStore, NewAuditEntry, NewSession, NewUser, ProfileChanges, RefreshOutcome,
-    RemovalOutcome, RoleChangeOutcome, SessionPrincipal, StoreResult, UserFilter, UserRecord,
-    like_pattern, sql,
+    AccountStore, NewAuditEntry, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome,
+    RoleChangeOutcome, SessionPrincipal, StoreResult, UserFilter, UserRecord, like_pattern, sql,
 };
 
 use crate::SqliteStore;
@@ -31,35 +30,24 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(sql::SELECT_USER_BY_ID)
-            .bind(id.get())
-            .fetch_optional(&self.read)
-            .await?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sql::SELECT_USER_BY_ID).bind(id.get()).fetch_optional(&self.read).await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn user_by_email_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(sql::SELECT_USER_BY_EMAIL_KEY)
-            .bind(key)
-            .fetch_optional(&self.read)
-            .await?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sql::SELECT_USER_BY_EMAIL_KEY).bind(key).fetch_optional(&self.read).await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(sql::SELECT_USER_BY_USERNAME_KEY)
-            .bind(key)
-            .fetch_optional(&self.read)
-            .await?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sql::SELECT_USER_BY_USERNAME_KEY).bind(key).fetch_optional(&self.read).await?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn update_profile(
-        &self,
-        id: UserId,
-        c: &ProfileChanges,
-        now: Timestamp,
-    ) -> StoreResult<Option<UserRecord>> {
+    async fn update_profile(&self, id: UserId, c: &ProfileChanges, now: Timestamp) -> StoreResult<Option<UserRecord>> {
         let address = match &c.shipping_address {
             Some(Some(a)) => Some(serde_json::to_string(a)?),
             _ => None,
@@ -81,29 +69,14 @@ impl AccountStore for SqliteStore {
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn set_password(
-        &self,
-        id: UserId,
-        hash: &str,
-        keep: Option<&str>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
+    async fn set_password(&self, id: UserId, hash: &str, keep: Option<&str>, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
-        let updated = sqlx::query(sql::UPDATE_PASSWORD)
-            .bind(id.get())
-            .bind(hash)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
+        let updated =
+            sqlx::query(sql::UPDATE_PASSWORD).bind(id.get()).bind(hash).bind(now.millis()).execute(&mut *tx).await?;
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(sql::REVOKE_OTHER_SESSIONS)
-            .bind(id.get())
-            .bind(keep)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sql::REVOKE_OTHER_SESSIONS).bind(id.get()).bind(keep).bind(now.millis()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -117,18 +90,13 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<RoleChangeOutcome> {
         // The single write connection serialises this check-then-write.
         let mut tx = self.write.begin().await?;
-        let current: Option<String> = sqlx::query_scalar(sql::SELECT_ROLE)
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<String> =
+            sqlx::query_scalar(sql::SELECT_ROLE).bind(id.get()).fetch_optional(&mut *tx).await?;
         let Some(current) = current else {
             return Ok(RoleChangeOutcome::NotFound);
         };
         if current == "admin" && role != Role::Admin {
-            let others: i64 = sqlx::query_scalar(sql::COUNT_OTHER_ADMINS)
-                .bind(id.get())
-                .fetch_one(&mut *tx)
-                .await?;
+            let others: i64 = sqlx::query_scalar(sql::COUNT_OTHER_ADMINS).bind(id.get()).fetch_one(&mut *tx).await?;
             if others == 0 {
                 return Ok(RoleChangeOutcome::WouldRemoveLastAdmin);
             }
@@ -139,57 +107,39 @@ impl AccountStore for SqliteStore {
             .bind(now.millis())
             .fetch_one(&mut *tx)
             .await?;
-        insert_audit(&mut *tx, audit).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         let previous = Role::parse(&current).map_err(anyhow::Error::msg)?;
-        Ok(RoleChangeOutcome::Changed {
-            user: row.try_into()?,
-            previous,
-        })
+        Ok(RoleChangeOutcome::Changed { user: Box::new(row.try_into()?), previous })
     }
 
     async fn delete_user(&self, id: UserId, audit: &NewAuditEntry) -> StoreResult<RemovalOutcome> {
         let mut tx = self.write.begin().await?;
-        let current: Option<String> = sqlx::query_scalar(sql::SELECT_ROLE)
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<String> =
+            sqlx::query_scalar(sql::SELECT_ROLE).bind(id.get()).fetch_optional(&mut *tx).await?;
         let Some(current) = current else {
             return Ok(RemovalOutcome::NotFound);
         };
         if current == "admin" {
-            let others: i64 = sqlx::query_scalar(sql::COUNT_OTHER_ADMINS)
-                .bind(id.get())
-                .fetch_one(&mut *tx)
-                .await?;
+            let others: i64 = sqlx::query_scalar(sql::COUNT_OTHER_ADMINS).bind(id.get()).fetch_one(&mut *tx).await?;
             if others == 0 {
                 return Ok(RemovalOutcome::WouldRemoveLastAdmin);
             }
         }
-        sqlx::query(sql::DELETE_USER)
-            .bind(id.get())
-            .execute(&mut *tx)
-            .await?;
-        insert_audit(&mut *tx, audit).await?;
+        sqlx::query(sql::DELETE_USER).bind(id.get()).execute(&mut *tx).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(RemovalOutcome::Removed)
     }
 
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<UserRecord>, u64)> {
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<UserRecord>, u64)> {
         let pattern = filter.search.as_deref().map(like_pattern);
         let role = filter.role.map(Role::as_str);
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM users WHERE {}",
-            sql::USER_FILTER
-        ))
-        .bind(pattern.as_deref())
-        .bind(role)
-        .fetch_one(&self.read)
-        .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {}", sql::USER_FILTER))
+            .bind(pattern.as_deref())
+            .bind(role)
+            .fetch_one(&self.read)
+            .await?;
         let rows: Vec<UserRow> = sqlx::query_as(&format!(
             "SELECT {} FROM users WHERE {} ORDER BY created_at, id LIMIT $3 OFFSET $4",
             sql::USER_COLUMNS,
@@ -201,10 +151,7 @@ impl AccountStore for SqliteStore {
         .bind(page.offset() as i64)
         .fetch_all(&self.read)
         .await?;
-        let users = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
+        let users = rows.into_iter().map(TryInto::try_into).collect::<StoreResult<_>>()?;
         Ok((users, total as u64))
     }
 
@@ -227,11 +174,7 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
-    async fn session_principal(
-        &self,
-        session_id: &str,
-        now: Timestamp,
-    ) -> StoreResult<Option<SessionPrincipal>> {
+    async fn session_principal(&self, session_id: &str, now: Timestamp) -> StoreResult<Option<SessionPrincipal>> {
         let row: Option<PrincipalRow> = sqlx::query_as(sql::SELECT_SESSION_PRINCIPAL)
             .bind(session_id)
             .bind(now.millis())
@@ -266,48 +209,26 @@ impl AccountStore for SqliteStore {
                 .bind(now.millis())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(sql::EXTEND_SESSION)
-                .bind(&session_id)
-                .bind(expires_at.millis())
-                .execute(&mut *tx)
-                .await?;
-            let user_id: i64 = sqlx::query_scalar(sql::SELECT_SESSION_USER)
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            sqlx::query(sql::EXTEND_SESSION).bind(&session_id).bind(expires_at.millis()).execute(&mut *tx).await?;
+            let user_id: i64 =
+                sqlx::query_scalar(sql::SELECT_SESSION_USER).bind(&session_id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
-            return Ok(RefreshOutcome::Rotated {
-                user_id: UserId::new(user_id),
-                session_id,
-            });
+            return Ok(RefreshOutcome::Rotated { user_id: UserId::new(user_id), session_id });
         }
-        let known: Option<(String, i64, Option<i64>)> = sqlx::query_as(sql::SELECT_REFRESH_TOKEN)
-            .bind(presented)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let known: Option<(String, i64, Option<i64>)> =
+            sqlx::query_as(sql::SELECT_REFRESH_TOKEN).bind(presented).fetch_optional(&mut *tx).await?;
         match known {
             Some((session_id, user_id, Some(_spent_at))) => {
-                sqlx::query(sql::REVOKE_SESSION)
-                    .bind(&session_id)
-                    .bind(now.millis())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(sql::REVOKE_SESSION).bind(&session_id).bind(now.millis()).execute(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(RefreshOutcome::Reused {
-                    user_id: UserId::new(user_id),
-                    session_id,
-                })
+                Ok(RefreshOutcome::Reused { user_id: UserId::new(user_id), session_id })
             }
             _ => Ok(RefreshOutcome::Invalid),
         }
     }
 
     async fn revoke_session(&self, session_id: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(sql::REVOKE_SESSION)
-            .bind(session_id)
-            .bind(now.millis())
-            .execute(&self.write)
-            .await?;
+        sqlx::query(sql::REVOKE_SESSION).bind(session_id).bind(now.millis()).execute(&self.write).await?;
         Ok(())
     }
 }

@@ -97,7 +97,7 @@ pub enum RefreshOutcome {
 #[derive(Debug, Clone)]
 pub enum RoleChangeOutcome {
     Changed {
-        user: UserRecord,
+        user: Box<UserRecord>,
         previous: Role,
     },
     NotFound,
@@ -145,19 +145,11 @@ pub trait AccountStore {
     ) -> StoreResult<RoleChangeOutcome>;
     /// Deletes the user, refusing to delete the last admin; the audit entry is written in the same transaction.
     async fn delete_user(&self, id: UserId, audit: &NewAuditEntry) -> StoreResult<RemovalOutcome>;
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<UserRecord>, u64)>;
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<UserRecord>, u64)>;
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// The live session's owner and current role, if the session is neither revoked nor expired.
-    async fn session_principal(
-        &self,
-        session_id: &str,
-        now: Timestamp,
-    ) -> StoreResult<Option<SessionPrincipal>>;
+    async fn session_principal(&self, session_id: &str, now: Timestamp) -> StoreResult<Option<SessionPrincipal>>;
     /// Spends a refresh token and records its successor, atomically: two
     /// concurrent uses of one token cannot both succeed.
     async fn rotate_refresh_token(

@@ -45,9 +45,5 @@ pub struct AuditFilter {
 pub trait AuditStore {
     async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
     /// Newest first.
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<AuditEntry>, u64)>;
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEntry>, u64)>;
 }

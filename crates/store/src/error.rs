@@ -40,9 +40,7 @@ impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::UniqueViolation => Error::Conflict("resource already exists".into()),
-            StoreError::ForeignKeyViolation => {
-                Error::Conflict("resource is still referenced".into())
-            }
+            StoreError::ForeignKeyViolation => Error::Conflict("resource is still referenced".into()),
             StoreError::Other(e) => Error::Internal(e),
         }
     }

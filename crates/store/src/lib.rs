@@ -7,8 +7,8 @@ pub mod audit;
 mod error;
 
 pub use accounts::{
-    AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome,
-    RoleChangeOutcome, SessionPrincipal, UserFilter, UserRecord,
+    AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, RoleChangeOutcome,
+    SessionPrincipal, UserFilter, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use error::{StoreError, StoreResult};

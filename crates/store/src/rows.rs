@@ -31,14 +31,9 @@ impl TryFrom<UserRow> for UserRecord {
             username: r.username,
             full_name: r.full_name,
             email: r.email,
-            role: Role::parse(&r.role)
-                .map_err(|e| anyhow::anyhow!("stored role {:?} {e}", r.role))?,
+            role: Role::parse(&r.role).map_err(|e| anyhow::anyhow!("stored role {:?} {e}", r.role))?,
             phone: r.phone,
-            shipping_address: r
-                .shipping_address
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()?,
+            shipping_address: r.shipping_address.as_deref().map(serde_json::from_str).transpose()?,
             password_hash: r.password_hash,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),

@@ -1,7 +1,8 @@
 //! SQL that reads the same on SQLite and PostgreSQL. Both accept `$N`
 //! placeholders; statements that differ live in each backend.
 
-pub const USER_COLUMNS: &str = "id, username, full_name, email, role, phone, shipping_address, password_hash, created_at, updated_at, version";
+pub const USER_COLUMNS: &str =
+    "id, username, full_name, email, role, phone, shipping_address, password_hash, created_at, updated_at, version";
 
 pub const SELECT_USER_BY_ID: &str = "SELECT id, username, full_name, email, role, phone, shipping_address, password_hash, created_at, updated_at, version FROM users WHERE id = $1";
 pub const SELECT_USER_BY_EMAIL_KEY: &str = "SELECT id, username, full_name, email, role, phone, shipping_address, password_hash, created_at, updated_at, version FROM users WHERE email_key = $1";
@@ -25,7 +26,8 @@ pub const UPDATE_PROFILE: &str = "UPDATE users SET \
 
 pub const UPDATE_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, updated_at = $3, version = version + 1 WHERE id = $1";
-pub const REVOKE_OTHER_SESSIONS: &str = "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)";
+pub const REVOKE_OTHER_SESSIONS: &str =
+    "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)";
 
 pub const COUNT_OTHER_ADMINS: &str = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND id <> $1";
 pub const UPDATE_ROLE: &str = "UPDATE users SET role = $2, updated_at = $3, version = version + 1 WHERE id = $1 \
@@ -37,10 +39,8 @@ pub const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 pub const USER_FILTER: &str = "($1 IS NULL OR lower(username) LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\' OR lower(full_name) LIKE $1 ESCAPE '\\') \
      AND ($2 IS NULL OR role = $2)";
 
-pub const INSERT_SESSION: &str =
-    "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-pub const INSERT_REFRESH_TOKEN: &str =
-    "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)";
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)";
 pub const SELECT_SESSION_PRINCIPAL: &str = "SELECT u.id AS user_id, u.role AS role FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
 /// Spends a live token of a live session; returns its session and user.
@@ -51,8 +51,7 @@ pub const SPEND_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET spent_at = $2 \
 pub const SELECT_REFRESH_TOKEN: &str = "SELECT t.session_id, s.user_id, t.spent_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1";
 pub const SELECT_SESSION_USER: &str = "SELECT user_id FROM sessions WHERE id = $1";
 pub const EXTEND_SESSION: &str = "UPDATE sessions SET expires_at = $2 WHERE id = $1";
-pub const REVOKE_SESSION: &str =
-    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+pub const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 
 pub const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor_id, action, target_type, target_id, ip, details) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const AUDIT_COLUMNS: &str = "id, at, actor_id, action, target_type, target_id, ip, details";

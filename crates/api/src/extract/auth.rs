@@ -10,11 +10,7 @@ use crate::error::ApiError;
 /// The access token of a request: `Authorization: Bearer …`, or else the
 /// `accessToken` cookie.
 pub fn bearer_or_cookie(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
             return Some(token.trim().to_string());

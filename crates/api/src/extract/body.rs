@@ -16,36 +16,19 @@ pub struct JsonObject(pub Map<String, Value>);
 pub struct OptionalJsonObject(pub Map<String, Value>);
 
 fn is_json(req: &Request) -> bool {
-    let Some(value) = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::http(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "Request body is too large",
-            )
+            ApiError::http(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "Request body is too large")
         } else {
-            ApiError::http(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                "Could not read the request body",
-            )
+            ApiError::http(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Could not read the request body")
         }
     })
 }
@@ -54,11 +37,7 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::field("body", "must be a JSON object").into()),
-        Err(e) => Err(ApiError::http(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            format!("Malformed JSON: {e}"),
-        )),
+        Err(e) => Err(ApiError::http(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Malformed JSON: {e}"))),
     }
 }
 
@@ -110,11 +89,7 @@ pub struct Fields {
 
 impl Fields {
     pub fn new(map: Map<String, Value>) -> Self {
-        Self {
-            map,
-            prefix: String::new(),
-            errors: FieldErrors::new(),
-        }
+        Self { map, prefix: String::new(), errors: FieldErrors::new() }
     }
 
     fn name(&self, field: &str) -> String {
@@ -131,13 +106,7 @@ impl Fields {
         self.map.remove(field).filter(|v| !v.is_null())
     }
 
-    fn typed<T>(
-        &mut self,
-        field: &str,
-        v: Value,
-        kind: &str,
-        get: impl FnOnce(Value) -> Option<T>,
-    ) -> Option<T> {
+    fn typed<T>(&mut self, field: &str, v: Value, kind: &str, get: impl FnOnce(Value) -> Option<T>) -> Option<T> {
         let got = get(v);
         if got.is_none() {
             self.error(field, format!("must be {kind}"));
@@ -154,7 +123,7 @@ impl Fields {
     }
 
     pub fn required_str(&mut self, field: &str) -> Option<String> {
-        if !self.map.get(field).is_some_and(|v| !v.is_null()) {
+        if self.map.get(field).is_none_or(|v| v.is_null()) {
             self.map.remove(field);
             self.error(field, "is required");
             return None;
@@ -183,17 +152,15 @@ impl Fields {
     pub fn optional_i64(&mut self, field: &str) -> Option<i64> {
         let v = self.take(field)?;
         self.typed(field, v, "an integer", |v| match v {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            }),
+            Value::Number(n) => {
+                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+            }
             _ => None,
         })
     }
 
     pub fn required_i64(&mut self, field: &str) -> Option<i64> {
-        if !self.map.get(field).is_some_and(|v| !v.is_null()) {
+        if self.map.get(field).is_none_or(|v| v.is_null()) {
             self.map.remove(field);
             self.error(field, "is required");
             return None;
@@ -219,11 +186,9 @@ impl Fields {
     pub fn nullable_object(&mut self, field: &str) -> Option<Option<Fields>> {
         match self.map.remove(field)? {
             Value::Null => Some(None),
-            Value::Object(map) => Some(Some(Fields {
-                map,
-                prefix: format!("{}.", self.name(field)),
-                errors: FieldErrors::new(),
-            })),
+            Value::Object(map) => {
+                Some(Some(Fields { map, prefix: format!("{}.", self.name(field)), errors: FieldErrors::new() }))
+            }
             _ => {
                 self.error(field, "must be an object");
                 None
@@ -232,7 +197,7 @@ impl Fields {
     }
 
     pub fn required_object(&mut self, field: &str) -> Option<Fields> {
-        if !self.map.get(field).is_some_and(|v| !v.is_null()) {
+        if self.map.get(field).is_none_or(|v| v.is_null()) {
             self.map.remove(field);
             self.error(field, "is required");
             return None;

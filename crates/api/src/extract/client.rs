@@ -13,11 +13,8 @@ pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
     pub fn resolve(parts: &Parts, trusted: &[ipnet::IpNet]) -> Self {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let peer =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
         if !is_trusted(&peer) {
             return ClientIp(peer);
@@ -29,16 +26,8 @@ impl ClientIp {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        let hops: Vec<IpAddr> = forwarded
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        ClientIp(
-            hops.into_iter()
-                .rev()
-                .find(|ip| !is_trusted(ip))
-                .unwrap_or(peer),
-        )
+        let hops: Vec<IpAddr> = forwarded.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        ClientIp(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
     }
 }
 

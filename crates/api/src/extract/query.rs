@@ -16,21 +16,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
-            .await
-            .unwrap_or(RawQuery(None));
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state).await.unwrap_or(RawQuery(None));
         let pairs = raw.map(|q| url_decode_pairs(&q)).unwrap_or_default();
-        Ok(Self {
-            pairs,
-            errors: FieldErrors::new(),
-        })
+        Ok(Self { pairs, errors: FieldErrors::new() })
     }
 }
 
 fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 impl Params {
@@ -75,11 +68,7 @@ impl Params {
         }
     }
 
-    pub fn parse<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    pub fn parse<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
         let raw = self.str(name)?;
         match parse(raw.trim()) {
             Ok(v) => Some(v),
@@ -100,8 +89,7 @@ impl Params {
                 for (field, message) in errors {
                     self.errors.push(field, message);
                 }
-                emporium_domain::paging::Page::new(None, None, default_limit)
-                    .expect("defaults are valid")
+                emporium_domain::paging::Page::new(None, None, default_limit).expect("defaults are valid")
             }
         }
     }

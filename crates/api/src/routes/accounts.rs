@@ -25,26 +25,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh_token))
         .routes(routes!(logout))
-        .routes(routes!(
-            current_user,
-            update_current_user,
-            delete_current_user
-        ))
+        .routes(routes!(current_user, update_current_user, delete_current_user))
         .routes(routes!(change_password))
         .routes(routes!(verify_token))
 }
 
 fn context(ip: ClientIp) -> RequestContext {
-    RequestContext {
-        ip: Some(ip.0.to_string()),
-    }
+    RequestContext { ip: Some(ip.0.to_string()) }
 }
 
 /// The auth cookies: httpOnly, SameSite=Lax, living as long as their tokens.
-fn auth_cookies(
-    state: &AppState,
-    tokens: &IssuedTokens,
-) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
+fn auth_cookies(state: &AppState, tokens: &IssuedTokens) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
     let build = |name: &'static str, value: &str, max_age: u64| {
         let cookie = Cookie::build((name, value.to_string()))
             .http_only(true)
@@ -56,22 +47,8 @@ fn auth_cookies(
         HeaderValue::from_str(&cookie.to_string()).expect("cookie text is a valid header")
     };
     AppendHeaders([
-        (
-            header::SET_COOKIE,
-            build(
-                "accessToken",
-                &tokens.access_token,
-                tokens.access_expires_in,
-            ),
-        ),
-        (
-            header::SET_COOKIE,
-            build(
-                "refreshToken",
-                &tokens.refresh_token,
-                tokens.refresh_expires_in,
-            ),
-        ),
+        (header::SET_COOKIE, build("accessToken", &tokens.access_token, tokens.access_expires_in)),
+        (header::SET_COOKIE, build("refreshToken", &tokens.refresh_token, tokens.refresh_expires_in)),
     ])
 }
 
@@ -86,10 +63,7 @@ fn clear_cookies(state: &AppState) -> AppendHeaders<[(header::HeaderName, Header
             .build();
         HeaderValue::from_str(&cookie.to_string()).expect("cookie text is a valid header")
     };
-    AppendHeaders([
-        (header::SET_COOKIE, clear("accessToken")),
-        (header::SET_COOKIE, clear("refreshToken")),
-    ])
+    AppendHeaders([(header::SET_COOKIE, clear("accessToken")), (header::SET_COOKIE, clear("refreshToken"))])
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -122,28 +96,12 @@ async fn register(
     let password = f.required_str("password");
     let password = f.parse("password", password, Password::parse);
     f.finish()?;
-    let (Some(full_name), Some(username), Some(email), Some(password)) =
-        (full_name, username, email, password)
-    else {
+    let (Some(full_name), Some(username), Some(email), Some(password)) = (full_name, username, email, password) else {
         unreachable!("finish() fails when any field is missing")
     };
-    let user = state
-        .services
-        .accounts
-        .register(
-            Registration {
-                full_name,
-                username,
-                email,
-                password,
-            },
-            &context(ip),
-        )
-        .await?;
-    Ok(Reply::created(
-        UserView::from(&user),
-        "User created successfully",
-    ))
+    let user =
+        state.services.accounts.register(Registration { full_name, username, email, password }, &context(ip)).await?;
+    Ok(Reply::created(UserView::from(&user), "User created successfully"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -191,20 +149,13 @@ async fn login(
         unreachable!("finish() fails when any field is missing")
     };
     state.check_auth_budget(ip, Some(login.key()))?;
-    let (user, tokens) = state
-        .services
-        .accounts
-        .login(&login, &password, &context(ip))
-        .await?;
+    let (user, tokens) = state.services.accounts.login(&login, &password, &context(ip)).await?;
     let view = LoginView {
         user: UserView::from(&user),
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
     };
-    Ok((
-        auth_cookies(&state, &tokens),
-        Reply::ok(view, "User logged in successfully"),
-    ))
+    Ok((auth_cookies(&state, &tokens), Reply::ok(view, "User logged in successfully")))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -241,50 +192,29 @@ async fn refresh_token(
     let Some(presented) = from_body.or(from_cookie) else {
         return Err(emporium_domain::Error::field("refreshToken", "is required").into());
     };
-    let tokens = state
-        .services
-        .accounts
-        .refresh(&presented, &context(ip))
-        .await?;
+    let tokens = state.services.accounts.refresh(&presented, &context(ip)).await?;
     let view = RefreshView {
         access_token: tokens.access_token.clone(),
         token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
     };
-    Ok((
-        auth_cookies(&state, &tokens),
-        Reply::ok(view, "Token refreshed successfully"),
-    ))
+    Ok((auth_cookies(&state, &tokens), Reply::ok(view, "Token refreshed successfully")))
 }
 
 /// End this session: its refresh token and access token stop working.
 #[utoipa::path(post, path = "/users/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Envelope<Option<String>>), (status = 401, body = ErrorEnvelope)))]
-async fn logout(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    Auth(principal): Auth,
-) -> ApiResult<impl IntoResponse> {
-    state
-        .services
-        .accounts
-        .logout(&principal, &context(ip))
-        .await?;
+async fn logout(State(state): State<AppState>, ip: ClientIp, Auth(principal): Auth) -> ApiResult<impl IntoResponse> {
+    state.services.accounts.logout(&principal, &context(ip)).await?;
     Ok((clear_cookies(&state), Reply::message("Logout successful")))
 }
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/users/current-user", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Envelope<UserView>), (status = 401, body = ErrorEnvelope)))]
-async fn current_user(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> ApiResult<Reply<UserView>> {
+async fn current_user(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Reply<UserView>> {
     let user = state.services.accounts.current_user(&principal).await?;
-    Ok(Reply::ok(
-        UserView::from(&user),
-        "User fetched successfully",
-    ))
+    Ok(Reply::ok(UserView::from(&user), "User fetched successfully"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -349,22 +279,9 @@ async fn update_current_user(
         None => None,
     };
     f.finish()?;
-    let update = ProfileUpdate {
-        full_name,
-        username,
-        email,
-        phone,
-        shipping_address,
-    };
-    let user = state
-        .services
-        .accounts
-        .update_profile(&principal, update)
-        .await?;
-    Ok(Reply::ok(
-        UserView::from(&user),
-        "User updated successfully",
-    ))
+    let update = ProfileUpdate { full_name, username, email, phone, shipping_address };
+    let user = state.services.accounts.update_profile(&principal, update).await?;
+    Ok(Reply::ok(UserView::from(&user), "User updated successfully"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -386,15 +303,8 @@ async fn delete_current_user(
     let password = f.required_str("password");
     f.finish()?;
     let password = password.unwrap_or_default();
-    state
-        .services
-        .accounts
-        .delete_account(&principal, &password, &context(ip))
-        .await?;
-    Ok((
-        clear_cookies(&state),
-        Reply::message("User deleted successfully"),
-    ))
+    state.services.accounts.delete_account(&principal, &password, &context(ip)).await?;
+    Ok((clear_cookies(&state), Reply::message("User deleted successfully")))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -419,14 +329,8 @@ async fn change_password(
     let new = f.required_str("newPassword");
     let new = f.parse("newPassword", new, Password::parse);
     f.finish()?;
-    let (Some(current), Some(new)) = (current, new) else {
-        unreachable!("finish() fails when any field is missing")
-    };
-    state
-        .services
-        .accounts
-        .change_password(&principal, &current, new, &context(ip))
-        .await?;
+    let (Some(current), Some(new)) = (current, new) else { unreachable!("finish() fails when any field is missing") };
+    state.services.accounts.change_password(&principal, &current, new, &context(ip)).await?;
     Ok(Reply::message("Password changed successfully"))
 }
 
@@ -452,18 +356,11 @@ pub struct ClaimsView {
 /// Check an access token: 200 with its claims while it and its session are live, 401 otherwise.
 #[utoipa::path(post, path = "/users/verify-token", tag = "accounts", request_body = VerifyTokenRequest,
     responses((status = 200, body = Envelope<ClaimsView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
-async fn verify_token(
-    State(state): State<AppState>,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Reply<ClaimsView>> {
+async fn verify_token(State(state): State<AppState>, JsonObject(body): JsonObject) -> ApiResult<Reply<ClaimsView>> {
     let mut f = Fields::new(body);
     let token = f.required_str("token");
     f.finish()?;
-    let claims = state
-        .services
-        .accounts
-        .verify_token(&token.unwrap_or_default())
-        .await?;
+    let claims = state.services.accounts.verify_token(&token.unwrap_or_default()).await?;
     let view = ClaimsView {
         sub: claims.sub,
         role: claims.role,

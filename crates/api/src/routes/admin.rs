@@ -26,8 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn user_id(raw: &str) -> Result<UserId, Error> {
-    raw.parse()
-        .map_err(|_| Error::NotFound("User not found".into()))
+    raw.parse().map_err(|_| Error::NotFound("User not found".into()))
 }
 
 /// Every account, paginated; `search` matches username, e-mail and name.
@@ -46,11 +45,7 @@ async fn list_users(
     }
     let role = q.parse("role", Role::parse);
     q.finish()?;
-    let (users, total) = state
-        .services
-        .admin
-        .list_users(&principal, &UserFilter { search, role }, page)
-        .await?;
+    let (users, total) = state.services.admin.list_users(&principal, &UserFilter { search, role }, page).await?;
     Ok(Reply::list(
         users.iter().map(UserView::from).collect(),
         ListMeta::new(page, total),
@@ -97,19 +92,10 @@ async fn change_user_role(
         Err(e) if principal.is_admin() => return Err(e.into()),
         Err(_) => return Err(Error::Forbidden("Admin access required".into()).into()),
     };
-    let ctx = RequestContext {
-        ip: Some(ip.0.to_string()),
-    };
-    let user = state
-        .services
-        .admin
-        .change_role(&principal, target, role, &ctx)
-        .await?;
-    let view = RoleChangeView {
-        user_id: user.id.to_string(),
-        name: user.full_name.clone(),
-        user: UserView::from(&user),
-    };
+    let ctx = RequestContext { ip: Some(ip.0.to_string()) };
+    let user = state.services.admin.change_role(&principal, target, role, &ctx).await?;
+    let view =
+        RoleChangeView { user_id: user.id.to_string(), name: user.full_name.clone(), user: UserView::from(&user) };
     Ok(Reply::ok(view, "User role updated successfully"))
 }
 
@@ -128,14 +114,8 @@ async fn delete_user(
         Err(e) if principal.is_admin() => return Err(e.into()),
         Err(_) => return Err(Error::Forbidden("Admin access required".into()).into()),
     };
-    let ctx = RequestContext {
-        ip: Some(ip.0.to_string()),
-    };
-    state
-        .services
-        .admin
-        .delete_user(&principal, target, &ctx)
-        .await?;
+    let ctx = RequestContext { ip: Some(ip.0.to_string()) };
+    state.services.admin.delete_user(&principal, target, &ctx).await?;
     Ok(Reply::message("User deleted successfully"))
 }
 
@@ -153,20 +133,14 @@ async fn audit_log(
     let page = q.page(20);
     let filter = AuditFilter {
         action: q.str("action"),
-        actor_id: q.parse("actorId", |s| {
-            s.parse().map_err(|_| "must be a user id".to_string())
-        }),
+        actor_id: q.parse("actorId", |s| s.parse().map_err(|_| "must be a user id".to_string())),
         target_type: q.str("targetType"),
         target_id: q.str("targetId"),
         since: q.parse("since", Timestamp::parse),
         until: q.parse("until", Timestamp::parse),
     };
     q.finish()?;
-    let (entries, total) = state
-        .services
-        .admin
-        .audit_log(&principal, &filter, page)
-        .await?;
+    let (entries, total) = state.services.admin.audit_log(&principal, &filter, page).await?;
     Ok(Reply::list(
         entries.iter().map(AuditView::from).collect(),
         ListMeta::new(page, total),

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real application on an ephemeral port
+//! with its own fresh database, and speaks HTTP to it. Every case runs on
+//! SQLite and on PostgreSQL (`EMPORIUM_TEST_POSTGRES_URL`; without it the
+//! PostgreSQL cases print a notice and pass without running).
+
+mod harness;
+
+mod accounts;
+mod admin;
+mod conventions;
