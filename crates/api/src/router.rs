@@ -22,8 +22,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The native API under `/api/v1`, for the OpenAPI document and the router alike.
 pub fn native_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", OpenApiRouter::new().merge(routes::accounts::routes()).merge(routes::admin::routes()))
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
+        "/api/v1",
+        OpenApiRouter::new()
+            .merge(routes::accounts::routes())
+            .merge(routes::admin::routes())
+            .merge(routes::catalog::routes()),
+    )
 }
 
 /// The whole HTTP application: routes, service endpoints, and the layers

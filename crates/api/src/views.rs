@@ -85,3 +85,96 @@ impl From<&AuditEntry> for AuditView {
         }
     }
 }
+
+/// A category as a product shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryRef {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Decimal, at most 2 places.
+    pub price: f64,
+    /// Percent, 0–100.
+    pub discount: f64,
+    /// Price less discount, rounded half-up to the cent.
+    pub sell_price: f64,
+    pub category: Option<CategoryRef>,
+    pub images: Vec<String>,
+    pub stock: i64,
+    pub available: bool,
+    pub keywords: Vec<String>,
+    pub sku: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(rename = "__v")]
+    pub version: i64,
+}
+
+impl From<&emporium_store::ProductRecord> for ProductView {
+    fn from(p: &emporium_store::ProductRecord) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.draft.name.clone(),
+            description: p.draft.description.clone(),
+            price: p.draft.price.to_major_f64(),
+            discount: p.draft.discount.to_f64(),
+            sell_price: p.sell_price.to_major_f64(),
+            category: p.category.as_ref().map(|c| CategoryRef {
+                id: c.id.to_string(),
+                name: c.name.clone(),
+                slug: c.slug.clone(),
+            }),
+            images: p.draft.images.clone(),
+            stock: p.draft.stock,
+            available: p.draft.available,
+            keywords: p.draft.keywords.clone(),
+            sku: p.draft.sku.clone(),
+            created_by: p.created_by.map(|u| u.to_string()),
+            created_at: p.created_at.to_rfc3339(),
+            updated_at: p.updated_at.to_rfc3339(),
+            version: p.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryView {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    /// The parent category's id, for a sub-category.
+    pub parent: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(rename = "__v")]
+    pub version: i64,
+}
+
+impl From<&emporium_store::CategoryRecord> for CategoryView {
+    fn from(c: &emporium_store::CategoryRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            slug: c.slug.clone(),
+            description: c.description.clone(),
+            parent: c.parent_id.map(|p| p.to_string()),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+            version: c.version,
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod address;
+pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod money;

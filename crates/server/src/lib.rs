@@ -1,6 +1,7 @@
 //! The `emporium` server: configuration, wiring, and the application's life.
 
 pub mod config;
+pub mod seed;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -29,6 +29,15 @@ enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Fill the store with realistic, deterministic demo products.
+    Seed {
+        /// How many products
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        /// How many categories
+        #[arg(long, default_value_t = 20)]
+        categories: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +82,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&common).await?;
             store.close().await;
             println!("migrations applied ({})", common.database.backend());
+            Ok(())
+        }
+        Command::Seed { products, categories } => {
+            let common = CommonConfig::load(cli.common)?;
+            init_logging(&common);
+            if products > 1_000_000 || categories > 1000 {
+                anyhow::bail!("--products: at most 1000000, --categories: at most 1000");
+            }
+            let store = open_store(&common).await?;
+            let started = std::time::Instant::now();
+            let report = emporium_server::seed::seed(store.as_ref(), products, categories).await;
+            store.close().await;
+            let report = report?;
+            println!(
+                "seeded {} products in {} categories ({}) in {:.2}s",
+                report.products,
+                report.categories,
+                common.database.backend(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Admin(AdminCommand::Create { email, password, username }) => {

@@ -17,7 +17,7 @@ pub struct Admin {
     store: Arc<dyn Store>,
 }
 
-fn require_admin(principal: &Principal) -> Result<()> {
+pub(crate) fn require_admin(principal: &Principal) -> Result<()> {
     if principal.is_admin() { Ok(()) } else { Err(Error::Forbidden("Admin access required".into())) }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod catalog;
 pub mod passwords;
 pub mod secret;
 pub mod tokens;
@@ -16,6 +17,7 @@ use emporium_store::{NewAuditEntry, Store};
 
 pub use accounts::Accounts;
 pub use admin::Admin;
+pub use catalog::Catalog;
 pub use secret::Secret;
 
 /// Who is making a request, once their access token has been checked.
@@ -64,12 +66,14 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
     pub admin: Admin,
+    pub catalog: Catalog,
 }
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings) -> Self {
         let accounts = Accounts::new(store.clone(), auth);
         let admin = Admin::new(store.clone());
-        Self { store, accounts, admin }
+        let catalog = Catalog::new(store.clone());
+        Self { store, accounts, admin, catalog }
     }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod catalog;
 
 use std::time::Duration;
 

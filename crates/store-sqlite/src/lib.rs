@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod catalog;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalog;
 mod error;
 
 pub use accounts::{
@@ -11,13 +12,14 @@ pub use accounts::{
     SessionPrincipal, UserFilter, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
+pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductRecord};
 pub use error::{StoreError, StoreResult};
 
 use async_trait::async_trait;
 
 /// Everything a running server needs from storage.
 #[async_trait]
-pub trait Store: AccountStore + AuditStore + Send + Sync + 'static {
+pub trait Store: AccountStore + AuditStore + CatalogStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers a trivial query.

@@ -75,3 +75,88 @@ pub struct PrincipalRow {
     pub user_id: i64,
     pub role: String,
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CategoryRow {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub parent_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl From<CategoryRow> for crate::CategoryRecord {
+    fn from(r: CategoryRow) -> Self {
+        use emporium_domain::ids::CategoryId;
+        crate::CategoryRecord {
+            id: CategoryId::new(r.id),
+            name: r.name,
+            slug: r.slug,
+            description: r.description,
+            parent_id: r.parent_id.map(CategoryId::new),
+            created_at: Timestamp::from_millis(r.created_at),
+            updated_at: Timestamp::from_millis(r.updated_at),
+            version: r.version,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub discount_bp: i64,
+    pub sell_price_minor: i64,
+    pub category_id: Option<i64>,
+    pub category_name: Option<String>,
+    pub category_slug: Option<String>,
+    pub images: String,
+    pub stock: i64,
+    pub available: bool,
+    pub keywords: String,
+    pub sku: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl TryFrom<ProductRow> for crate::ProductRecord {
+    type Error = StoreError;
+    fn try_from(r: ProductRow) -> Result<Self, StoreError> {
+        use emporium_domain::catalog::ProductDraft;
+        use emporium_domain::ids::{CategoryId, ProductId};
+        use emporium_domain::money::{Money, Percent};
+        let category = match (r.category_id, r.category_name, r.category_slug) {
+            (Some(id), Some(name), Some(slug)) => Some(crate::CategorySummary { id: CategoryId::new(id), name, slug }),
+            _ => None,
+        };
+        Ok(crate::ProductRecord {
+            id: ProductId::new(r.id),
+            draft: ProductDraft {
+                name: r.name,
+                description: r.description,
+                price: Money::from_minor(r.price_minor),
+                discount: Percent::from_basis_points(r.discount_bp)
+                    .map_err(|e| anyhow::anyhow!("stored discount {e}"))?,
+                category_id: r.category_id.map(CategoryId::new),
+                images: serde_json::from_str(&r.images)?,
+                stock: r.stock,
+                available: r.available,
+                keywords: serde_json::from_str(&r.keywords)?,
+                sku: r.sku,
+            },
+            sell_price: Money::from_minor(r.sell_price_minor),
+            category,
+            created_by: r.created_by.map(UserId::new),
+            created_at: Timestamp::from_millis(r.created_at),
+            updated_at: Timestamp::from_millis(r.updated_at),
+            version: r.version,
+        })
+    }
+}

@@ -68,3 +68,23 @@ where
         }
     }
 }
+
+/// A signed-in admin; 401 without a valid token, 403 for anyone else. Used
+/// before the body is read, so a non-admin learns nothing from validation.
+pub struct AdminAuth(pub Principal);
+
+impl<S> FromRequestParts<S> for AdminAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        if !principal.is_admin() {
+            return Err(Error::Forbidden("Admin access required".into()).into());
+        }
+        Ok(AdminAuth(principal))
+    }
+}

@@ -173,6 +173,61 @@ impl Fields {
         self.typed(field, v, "a number", |v| v.as_f64())
     }
 
+    /// An amount of money: a JSON number or a decimal string, at most 2 places.
+    pub fn optional_money(&mut self, field: &str) -> Option<emporium_domain::money::Money> {
+        use emporium_domain::money::Money;
+        let parsed = match self.take(field)? {
+            Value::Number(n) => {
+                n.as_f64().ok_or_else(|| "must be a number".to_string()).and_then(Money::from_json_number)
+            }
+            Value::String(s) => Money::from_decimal_str(&s),
+            _ => Err("must be a number".to_string()),
+        };
+        parsed.map_err(|e| self.error(field, e)).ok()
+    }
+
+    /// A percentage from 0 to 100: a JSON number or a decimal string.
+    pub fn optional_percent(&mut self, field: &str) -> Option<emporium_domain::money::Percent> {
+        use emporium_domain::money::Percent;
+        let parsed = match self.take(field)? {
+            Value::Number(n) => {
+                n.as_f64().ok_or_else(|| "must be a number".to_string()).and_then(Percent::from_json_number)
+            }
+            Value::String(s) => {
+                s.trim().parse::<f64>().map_err(|_| "must be a number".to_string()).and_then(Percent::from_json_number)
+            }
+            _ => Err("must be a number".to_string()),
+        };
+        parsed.map_err(|e| self.error(field, e)).ok()
+    }
+
+    /// An array of strings.
+    pub fn optional_strings(&mut self, field: &str) -> Option<Vec<String>> {
+        let items = self.optional_array(field)?;
+        let strings: Option<Vec<String>> = items.into_iter().map(|v| v.as_str().map(String::from)).collect();
+        if strings.is_none() {
+            self.error(field, "must be an array of strings");
+        }
+        strings
+    }
+
+    /// A string or an integer, as ids and slugs arrive; `Some(None)` for null.
+    pub fn nullable_key(&mut self, field: &str) -> Option<Option<String>> {
+        match self.map.remove(field)? {
+            Value::Null => Some(None),
+            Value::String(s) => Some(Some(s)),
+            Value::Number(n) if n.is_u64() => Some(Some(n.to_string())),
+            _ => {
+                self.error(field, "must be an id or slug");
+                None
+            }
+        }
+    }
+
+    pub fn present(&self, field: &str) -> bool {
+        self.map.contains_key(field)
+    }
+
     pub fn optional_array(&mut self, field: &str) -> Option<Vec<Value>> {
         let v = self.take(field)?;
         self.typed(field, v, "an array", |v| match v {

@@ -6,7 +6,7 @@ mod body;
 mod client;
 mod query;
 
-pub use auth::{Auth, MaybeAuth, bearer_or_cookie, cookie_value};
+pub use auth::{AdminAuth, Auth, MaybeAuth, bearer_or_cookie, cookie_value};
 pub use body::{Fields, JsonObject, OptionalJsonObject};
 pub use client::ClientIp;
 pub use query::Params;

@@ -59,3 +59,5 @@ pub const AUDIT_COLUMNS: &str = "id, at, actor_id, action, target_type, target_i
 pub const AUDIT_FILTER: &str = "($1 IS NULL OR action = $1) AND ($2 IS NULL OR actor_id = $2) \
      AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
      AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6)";
+
+pub mod catalog;

@@ -1,0 +1,275 @@
+# shellcheck shell=bash
+# Shared steps of every benchmark mode: sourced by bench/run, not run alone.
+#
+# A mode (bench/modes/<name>.sh) defines `mode_<name>` and uses these:
+#   ensure_wrk, build_binary, setup_database, make_data_dir, run_emporium,
+#   start_server, precheck, load_run, rss_kib, write_report.
+# Everything started here is stopped by `cleanup` (installed as an EXIT trap).
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+    printf '[bench] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# ----------------------------------------------------------------- state ----
+SERVER_PID=""
+SERVER_LOG=""
+WORK_DIR=""
+DATA_DIR=""
+PG_ADMIN_URL=""
+PG_DB=""
+BENCH_DATABASE_URL=""
+BACKEND="sqlite"
+SEEDED_PRODUCTS=0 # set by a mode that seeds
+SEEDED_CATEGORIES=0
+BASE_URL=""
+PORT=""
+
+# Hide the password of a URL in anything printed.
+redact() { sed -E 's#(://)[^/@]*@#\1[redacted]@#' <<<"$1"; }
+
+# ---------------------------------------------------------------- cleanup ---
+stop_server() {
+    [[ -n "$SERVER_PID" ]] || return 0
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do # up to 10 s for a graceful stop
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "server $SERVER_PID did not stop on SIGTERM; killing it"
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+drop_database() {
+    [[ -n "$PG_DB" ]] || return 0
+    log "dropping database $PG_DB"
+    PGCONNECT_TIMEOUT=10 timeout 60 psql "$PG_ADMIN_URL" -X -q -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null ||
+        log "WARNING: could not drop database $PG_DB; drop it by hand"
+    PG_DB=""
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_server
+    drop_database
+    if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
+        if [[ $rc -ne 0 && -n "$SERVER_LOG" && -s "$SERVER_LOG" ]]; then
+            log "last lines of the server log:"
+            tail -n 20 "$SERVER_LOG" | sed 's/^/    /' >&2
+        fi
+        if [[ "${BENCH_KEEP_DATA:-0}" == 1 ]]; then
+            log "kept $WORK_DIR (BENCH_KEEP_DATA=1)"
+        else
+            rm -rf "$WORK_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+install_traps() {
+    trap cleanup EXIT
+    trap 'log "interrupted"; exit 130' INT
+    trap 'log "terminated"; exit 143' TERM
+}
+
+# ------------------------------------------------------------ load tool ----
+# wrk: a Debian package (seconds to install), C and light on CPU, which matters
+# when it shares 2 cores with the server; its Lua `done` hook gives us JSON.
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || die "wrk is not installed and apt-get is not available; install wrk"
+    [[ $(id -u) -eq 0 ]] || die "wrk is not installed; run: sudo apt-get install -y wrk"
+    log "installing wrk (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1; then
+        timeout 300 apt-get update -qq >/dev/null 2>&1 || true
+        timeout 300 apt-get install -y -qq wrk >/dev/null || die "could not install wrk with apt-get"
+    fi
+    command -v wrk >/dev/null 2>&1 || die "wrk is still not on PATH after installing it"
+}
+
+# ---------------------------------------------------------------- build ----
+# Sets EMPORIUM_BIN. A prebuilt binary may be given in EMPORIUM_BIN instead.
+build_binary() {
+    if [[ -n "${EMPORIUM_BIN:-}" ]]; then
+        [[ -x "$EMPORIUM_BIN" ]] || die "EMPORIUM_BIN=$EMPORIUM_BIN is not an executable file"
+        log "using the prebuilt binary $EMPORIUM_BIN (EMPORIUM_BIN set; not building)"
+        return 0
+    fi
+    local target_dir
+    target_dir=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
+    log "building: cargo build --release --locked -p emporium (target dir $target_dir)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$target_dir" cargo build --release --locked -p emporium) ||
+        die "cargo build failed"
+    EMPORIUM_BIN="$target_dir/release/emporium"
+    [[ -x "$EMPORIUM_BIN" ]] || die "the build did not produce $EMPORIUM_BIN"
+}
+
+# --------------------------------------------------------------- storage ---
+make_data_dir() {
+    WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/emporium-bench.XXXXXX")
+    DATA_DIR="$WORK_DIR/data"
+    SERVER_LOG="$WORK_DIR/server.log"
+    mkdir -p "$DATA_DIR"
+}
+
+# With --postgres: a fresh database on that server, dropped at the end.
+setup_database() {
+    [[ -n "$PG_ADMIN_URL" ]] || return 0
+    command -v psql >/dev/null 2>&1 || die "--postgres needs psql on PATH"
+    BACKEND="postgres"
+    PG_DB="emporium_bench_$(date -u +%Y%m%d_%H%M%S)_$$"
+    BENCH_DATABASE_URL=$(python3 - "$PG_ADMIN_URL" "$PG_DB" <<'PY'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+print(u.urlunsplit((p.scheme, p.netloc, "/" + sys.argv[2], p.query, p.fragment)))
+PY
+    )
+    log "creating database $PG_DB on $(redact "$PG_ADMIN_URL")"
+    PGCONNECT_TIMEOUT=10 timeout 60 psql "$PG_ADMIN_URL" -X -q -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE \"$PG_DB\"" >/dev/null || {
+        PG_DB="" # nothing to drop
+        die "cannot create a database on $(redact "$PG_ADMIN_URL") (is PostgreSQL running, may this user create databases?)"
+    }
+}
+
+# Runs the binary against the bench's storage, in the work dir (so no stray
+# ./emporium.toml is read) and with none of the caller's settings leaking in.
+# EMPORIUM_TIMEOUT=SECS bounds a one-shot command (not used for serve).
+run_emporium() {
+    (
+        cd "$WORK_DIR" || exit 1
+        unset EMPORIUM_CONFIG EMPORIUM_DATA_DIR EMPORIUM_PORT EMPORIUM_BIND DATABASE_URL \
+            EMPORIUM_ADMIN_EMAIL EMPORIUM_ADMIN_PASSWORD EMPORIUM_DB_MAX_CONNECTIONS
+        if [[ -n "$BENCH_DATABASE_URL" ]]; then export DATABASE_URL="$BENCH_DATABASE_URL"; fi
+        export EMPORIUM_RATE_LIMIT=off EMPORIUM_AUTH_RATE_LIMIT=off EMPORIUM_LOG=warn
+        export EMPORIUM_SHUTDOWN_TIMEOUT=5s
+        if [[ -n "${EMPORIUM_TIMEOUT:-}" ]]; then
+            exec timeout "$EMPORIUM_TIMEOUT" "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
+        fi
+        exec "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
+    )
+}
+
+has_subcommand() { "$EMPORIUM_BIN" help "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- server ---
+port_is_free() {
+    python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+PY
+}
+
+pick_port() {
+    local want=${BENCH_PORT:-3100} p
+    [[ "$want" =~ ^[0-9]+$ && "$want" -ge 1 && "$want" -le 65435 ]] || die "BENCH_PORT=$want is not a port number"
+    for ((p = want; p < want + 100; p++)); do
+        if port_is_free "$p"; then
+            PORT=$p
+            [[ $p -eq $want ]] || log "port $want is taken; using $p"
+            return 0
+        fi
+    done
+    die "no free port in $want..$((want + 99))"
+}
+
+# Starts `emporium serve` on 127.0.0.1 and waits (bounded) for /health.
+start_server() {
+    pick_port
+    BASE_URL="http://127.0.0.1:$PORT"
+    log "starting the server on $BASE_URL ($BACKEND)"
+    run_emporium serve --bind 127.0.0.1 --port "$PORT" >"$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    local deadline=$((SECONDS + ${BENCH_START_TIMEOUT:-60}))
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" 2>/dev/null || true
+            SERVER_PID=""
+            die "the server exited during start (log below)"
+        fi
+        if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/health" 2>/dev/null; then
+            log "server is up (pid $SERVER_PID)"
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "the server did not answer $BASE_URL/health within ${BENCH_START_TIMEOUT:-60}s"
+}
+
+# Server memory in KiB: rss_kib VmHWM (peak) or rss_kib VmRSS (now).
+rss_kib() {
+    local status="/proc/${SERVER_PID:-none}/status" v=""
+    [[ -r "$status" ]] && v=$(awk -v k="$1:" '$1 == k { print $2 }' "$status" 2>/dev/null)
+    echo "${v:-0}"
+}
+
+# ------------------------------------------------------------------ load ---
+# precheck NAME PATH: one request with curl; anything but HTTP 200 is fatal.
+# The body is kept in $WORK_DIR/precheck-NAME.body for the mode to inspect.
+precheck() {
+    local name=$1 path=$2 body="$WORK_DIR/precheck-$1.body" code
+    code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$BASE_URL$path") ||
+        die "$name: GET $path failed (curl error)"
+    if [[ "$code" != 200 ]]; then
+        log "$name: response body: $(head -c 500 "$body")"
+        die "$name: GET $path answered HTTP $code, not 200; not benchmarking a broken endpoint"
+    fi
+}
+
+# load_run NAME PATH: drives PATH for $DURATION with $CONNECTIONS connections.
+# Leaves wrk's figures in $WORK_DIR/results/NAME.json (with the memory after).
+load_run() {
+    local name=$1 path=$2 out="$WORK_DIR/results/$1.json"
+    mkdir -p "$WORK_DIR/results"
+    log "$name: GET $path  (${CONNECTIONS} connections, ${DURATION_S}s)"
+    WRK_JSON_OUT="$out.wrk" timeout $((DURATION_S + 60)) \
+        wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration "${DURATION_S}s" \
+        --timeout 5s --script "$BENCH_DIR/lib/wrk-json.lua" "$BASE_URL$path" \
+        >"$WORK_DIR/results/$name.wrk.txt" 2>&1 ||
+        die "$name: wrk failed: $(tail -n 5 "$WORK_DIR/results/$name.wrk.txt")"
+    [[ -s "$out.wrk" ]] || die "$name: wrk wrote no summary"
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$name: the server died during the run"
+    python3 - "$out.wrk" "$out" "$path" "$(rss_kib VmRSS)" "$(rss_kib VmHWM)" <<'PY'
+import json, sys
+wrk, out, path, rss, hwm = sys.argv[1:6]
+with open(wrk) as f:
+    r = json.load(f)
+r["path"] = path
+r["rss_after_kib"] = int(rss)
+r["hwm_after_kib"] = int(hwm)
+with open(out, "w") as f:
+    json.dump(r, f)
+PY
+}
+
+load_tool_version() { { wrk --version 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }'; }
+
+# write_report MODE ENDPOINT...: the table, the targets, and the JSON file.
+write_report() {
+    local mode=$1
+    shift
+    python3 "$BENCH_DIR/lib/report.py" \
+        --mode "$mode" --results-dir "$WORK_DIR/results" --out "$RESULTS_FILE" \
+        --backend "$BACKEND" --products "$SEEDED_PRODUCTS" --categories "$SEEDED_CATEGORIES" \
+        --connections "$CONNECTIONS" --threads "$THREADS" --duration "$DURATION_S" \
+        --peak-rss-kib "$(rss_kib VmHWM)" --rss-kib "$(rss_kib VmRSS)" \
+        --load-tool "$(load_tool_version)" \
+        --git-rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        "$@"
+}

@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# Mode `catalog`: read-only catalog endpoints on a seeded shop.
+# Sourced by bench/run; uses the helpers of bench/lib/common.sh.
+
+# name|path template ({id}, {slug}, {word} are filled in from the API).
+# The order matters: health first, as the floor the others are compared to.
+CATALOG_ENDPOINTS=(
+    "health|/health"
+    "product_by_id|/api/v1/products/{id}"
+    "list|/api/v1/products?limit=20"
+    "search|/api/v1/products?search={word}&limit=20"
+    "filtered|/api/v1/products?category={slug}&minPrice=10&maxPrice=500&sort=price&limit=20"
+)
+
+mode_catalog() {
+    local products=${BENCH_PRODUCTS:-10000} categories=${BENCH_CATEGORIES:-20}
+    [[ "$products" =~ ^[0-9]+$ && "$categories" =~ ^[0-9]+$ ]] ||
+        die "BENCH_PRODUCTS and BENCH_CATEGORIES must be whole numbers"
+
+    # Which endpoints: all, or those named in BENCH_ONLY (comma-separated).
+    local -a selected=() all_names=()
+    local entry name
+    for entry in "${CATALOG_ENDPOINTS[@]}"; do all_names+=("${entry%%|*}"); done
+    if [[ -n "${BENCH_ONLY:-}" ]]; then
+        local -a wanted
+        IFS=',' read -r -a wanted <<<"${BENCH_ONLY// /}"
+        for name in "${wanted[@]}"; do
+            [[ " ${all_names[*]} " == *" $name "* ]] ||
+                die "BENCH_ONLY: unknown endpoint '$name' (catalog has: ${all_names[*]})"
+        done
+        for entry in "${CATALOG_ENDPOINTS[@]}"; do
+            name=${entry%%|*}
+            if [[ ",${BENCH_ONLY// /}," == *",$name,"* ]]; then selected+=("$entry"); fi
+        done
+    else
+        selected=("${CATALOG_ENDPOINTS[@]}")
+    fi
+    local needs_data=0
+    for entry in "${selected[@]}"; do [[ "${entry%%|*}" == health ]] || needs_data=1; done
+
+    ensure_wrk
+    build_binary
+    make_data_dir
+    setup_database
+
+    if has_subcommand seed; then
+        log "seeding $products products in $categories categories ($BACKEND)"
+        local t0=$SECONDS
+        EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} run_emporium seed --products "$products" --categories "$categories" \
+            >"$WORK_DIR/seed.log" 2>&1 || {
+            tail -n 20 "$WORK_DIR/seed.log" | sed 's/^/    /' >&2
+            die "emporium seed failed (or took over ${BENCH_SEED_TIMEOUT:-900}s)"
+        }
+        log "seeded in $((SECONDS - t0))s"
+        # shellcheck disable=SC2034 # read by write_report (lib/common.sh)
+        SEEDED_PRODUCTS=$products SEEDED_CATEGORIES=$categories
+    elif ((needs_data)); then
+        die "this emporium binary has no 'seed' subcommand, so there is no catalog to benchmark (BENCH_ONLY=health still works)"
+    else
+        log "WARNING: this emporium binary has no 'seed' subcommand; running on an empty database (health only)"
+    fi
+
+    start_server
+
+    local product_id="" slug="" word=""
+    if ((needs_data)); then
+        local ids
+        ids=$(python3 "$BENCH_DIR/lib/catalog_ids.py" "$BASE_URL") || die "could not find ids to put in the URLs"
+        { read -r product_id; read -r slug; read -r word; } <<<"$ids"
+        log "using product $product_id, category '$slug', search word '$word'"
+    fi
+
+    local path names=()
+    for entry in "${selected[@]}"; do
+        name=${entry%%|*}
+        path=${entry#*|}
+        path=${path//\{id\}/$product_id}
+        path=${path//\{slug\}/$slug}
+        path=${path//\{word\}/$word}
+        precheck "$name" "$path"
+        warn_if_empty "$name" "$WORK_DIR/precheck-$name.body"
+        load_run "$name" "$path"
+        names+=("$name")
+    done
+
+    write_report catalog "${names[@]}"
+}
+
+# A list endpoint that answers 200 with no rows would be benchmarked doing
+# almost nothing: say so (it is not fatal: the seed decides what matches).
+warn_if_empty() {
+    python3 - "$1" "$2" <<'PY' || true
+import json, sys
+name, path = sys.argv[1:3]
+try:
+    with open(path) as f:
+        data = json.load(f).get("data")
+except (OSError, ValueError, AttributeError):
+    sys.exit(0)
+if isinstance(data, list) and not data:
+    print(f"[bench] WARNING: {name}: the pre-check returned an empty list; "
+          "this run measures a query that matches nothing", file=sys.stderr)
+PY
+}

@@ -1,0 +1,317 @@
+//! The catalog: categories and products, read by anyone, written by admins.
+
+use std::sync::Arc;
+
+use emporium_domain::catalog::{
+    CategoryDraft, CategoryKey, ProductDraft, ProductFilter, ProductPatch, Slug, audited_changes,
+};
+use emporium_domain::ids::{CategoryId, ProductId};
+use emporium_domain::paging::Page;
+use emporium_domain::time::Timestamp;
+use emporium_domain::{Error, Result};
+use emporium_store::{CategoryRecord, CategoryRemoval, NewAuditEntry, ProductRecord, Store, StoreError};
+use serde_json::json;
+
+use crate::admin::require_admin;
+use crate::{Principal, RequestContext};
+
+/// A category as a client asked for it, before the parent is looked up.
+#[derive(Debug, Clone)]
+pub struct CategoryInput {
+    pub name: String,
+    /// Derived from the name when not given.
+    pub slug: Option<Slug>,
+    pub description: Option<String>,
+    pub parent: Option<CategoryKey>,
+}
+
+/// A category update; `None` leaves a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryPatch {
+    pub name: Option<String>,
+    pub slug: Option<Slug>,
+    pub description: Option<Option<String>>,
+    pub parent: Option<Option<CategoryKey>>,
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    store: Arc<dyn Store>,
+}
+
+fn version_conflict(current: i64, sent: i64) -> Error {
+    Error::Conflict(format!(
+        "This was changed by someone else: it is at version {current}, the update was for version {sent}"
+    ))
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub async fn categories(&self) -> Result<Vec<CategoryRecord>> {
+        Ok(self.store.list_categories().await?)
+    }
+
+    /// `None` when there is no such category.
+    pub async fn find_category(&self, key: &CategoryKey) -> Result<Option<CategoryRecord>> {
+        Ok(match key {
+            CategoryKey::Id(id) => self.store.category_by_id(*id).await?,
+            CategoryKey::Slug(slug) => self.store.category_by_slug(slug).await?,
+        })
+    }
+
+    pub async fn category(&self, key: &CategoryKey) -> Result<CategoryRecord> {
+        self.find_category(key).await?.ok_or_else(|| Error::NotFound("Category not found".into()))
+    }
+
+    /// Resolves a parent: it must exist, and be top-level (one level of nesting).
+    async fn parent(&self, key: &CategoryKey, child: Option<CategoryId>) -> Result<CategoryId> {
+        let parent = self.find_category(key).await?.ok_or_else(|| Error::field("parent", "does not exist"))?;
+        if Some(parent.id) == child {
+            return Err(Error::field("parent", "cannot be the category itself"));
+        }
+        if parent.parent_id.is_some() {
+            return Err(Error::field("parent", "must be a top-level category (one level of nesting)"));
+        }
+        Ok(parent.id)
+    }
+
+    pub async fn create_category(
+        &self,
+        principal: &Principal,
+        input: CategoryInput,
+        ctx: &RequestContext,
+    ) -> Result<CategoryRecord> {
+        require_admin(principal)?;
+        let slug = match input.slug {
+            Some(slug) => slug,
+            None => Slug::from_name(&input.name).map_err(|e| Error::field("slug", e))?,
+        };
+        let parent_id = match &input.parent {
+            Some(key) => Some(self.parent(key, None).await?),
+            None => None,
+        };
+        let draft = CategoryDraft { name: input.name, slug, description: input.description, parent_id };
+        let record = self.store.insert_category(&draft, Timestamp::now()).await.map_err(|e| match e {
+            StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
+            StoreError::ForeignKeyViolation => Error::field("parent", "does not exist"),
+            other => other.into(),
+        })?;
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "category.created",
+            Some(("category", record.id.to_string())),
+            json!({ "slug": record.slug }),
+        );
+        self.store.append_audit(&entry).await?;
+        Ok(record)
+    }
+
+    pub async fn update_category(
+        &self,
+        principal: &Principal,
+        key: &CategoryKey,
+        patch: CategoryPatch,
+        expected_version: Option<i64>,
+        ctx: &RequestContext,
+    ) -> Result<CategoryRecord> {
+        require_admin(principal)?;
+        let current = self.category(key).await?;
+        if let Some(sent) = expected_version
+            && sent != current.version
+        {
+            return Err(version_conflict(current.version, sent));
+        }
+        let parent_id = match &patch.parent {
+            None => current.parent_id,
+            Some(None) => None,
+            Some(Some(parent)) => {
+                if self.store.count_child_categories(current.id).await? > 0 {
+                    return Err(Error::field("parent", "a category with sub-categories cannot be nested"));
+                }
+                Some(self.parent(parent, Some(current.id)).await?)
+            }
+        };
+        let draft = CategoryDraft {
+            name: patch.name.unwrap_or(current.name),
+            // The slug stays when the name changes: links to it keep working.
+            slug: match patch.slug {
+                Some(slug) => slug,
+                None => Slug::parse(&current.slug).map_err(Error::internal)?,
+            },
+            description: patch.description.unwrap_or(current.description),
+            parent_id,
+        };
+        let updated = self.store.update_category(current.id, &draft, current.version, Timestamp::now()).await.map_err(
+            |e| match e {
+                StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
+                other => other.into(),
+            },
+        )?;
+        let record = updated.ok_or_else(|| version_conflict(current.version + 1, current.version))?;
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "category.updated",
+            Some(("category", record.id.to_string())),
+            json!({}),
+        );
+        self.store.append_audit(&entry).await?;
+        Ok(record)
+    }
+
+    /// A category that still holds products or sub-categories is kept (409).
+    pub async fn delete_category(&self, principal: &Principal, key: &CategoryKey, ctx: &RequestContext) -> Result<()> {
+        require_admin(principal)?;
+        let category = self.category(key).await?;
+        match self.store.delete_category(category.id).await? {
+            CategoryRemoval::Removed => {}
+            CategoryRemoval::NotFound => return Err(Error::NotFound("Category not found".into())),
+            CategoryRemoval::HasProducts => {
+                return Err(Error::Conflict("The category still has products; move or delete them first".into()));
+            }
+            CategoryRemoval::HasChildren => {
+                return Err(Error::Conflict("The category still has sub-categories; move or delete them first".into()));
+            }
+        }
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "category.deleted",
+            Some(("category", category.id.to_string())),
+            json!({ "slug": category.slug }),
+        );
+        self.store.append_audit(&entry).await?;
+        Ok(())
+    }
+
+    /// A listing. A category filter that names no category matches nothing.
+    pub async fn products(
+        &self,
+        category: Option<&CategoryKey>,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<(Vec<ProductRecord>, u64)> {
+        if let Some(key) = category {
+            match self.find_category(key).await? {
+                Some(c) => filter.category = Some(c.id),
+                None => return Ok((Vec::new(), 0)),
+            }
+        }
+        Ok(self.store.list_products(&filter, page).await?)
+    }
+
+    /// The products of one category (and its sub-categories); 404 if it does not exist.
+    pub async fn category_products(
+        &self,
+        key: &CategoryKey,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<(Vec<ProductRecord>, u64)> {
+        filter.category = Some(self.category(key).await?.id);
+        Ok(self.store.list_products(&filter, page).await?)
+    }
+
+    pub async fn product(&self, id: ProductId) -> Result<ProductRecord> {
+        self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))
+    }
+
+    async fn check_category(&self, category: Option<CategoryId>) -> Result<()> {
+        if let Some(id) = category
+            && self.store.category_by_id(id).await?.is_none()
+        {
+            return Err(Error::field("category", "does not exist"));
+        }
+        Ok(())
+    }
+
+    fn product_write_error(e: StoreError) -> Error {
+        match e {
+            StoreError::UniqueViolation => Error::Conflict("A product with this SKU already exists".into()),
+            StoreError::ForeignKeyViolation => Error::field("category", "does not exist"),
+            other => other.into(),
+        }
+    }
+
+    pub async fn create_product(
+        &self,
+        principal: &Principal,
+        draft: ProductDraft,
+        ctx: &RequestContext,
+    ) -> Result<ProductRecord> {
+        require_admin(principal)?;
+        self.check_category(draft.category_id).await?;
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "product.created",
+            Some(("product", String::new())),
+            json!({ "price": draft.price.to_string(), "discount": draft.discount.to_f64(), "stock": draft.stock }),
+        );
+        self.store
+            .insert_product(&draft, Some(principal.user_id), Timestamp::now(), &entry)
+            .await
+            .map_err(Self::product_write_error)
+    }
+
+    /// Applies a partial update. With `expected_version` (the client's `__v`
+    /// or `If-Match`), a product changed since is a 409; without, a concurrent
+    /// change (a sale taking stock, say) is re-read and the patch re-applied,
+    /// so nothing is silently overwritten either way.
+    pub async fn update_product(
+        &self,
+        principal: &Principal,
+        id: ProductId,
+        patch: ProductPatch,
+        expected_version: Option<i64>,
+        ctx: &RequestContext,
+    ) -> Result<ProductRecord> {
+        require_admin(principal)?;
+        for _attempt in 0..5 {
+            let current = self.product(id).await?;
+            if let Some(sent) = expected_version
+                && sent != current.version
+            {
+                return Err(version_conflict(current.version, sent));
+            }
+            let after = patch.apply(&current.draft);
+            if after.category_id != current.draft.category_id {
+                self.check_category(after.category_id).await?;
+            }
+            let audit: Vec<NewAuditEntry> = audited_changes(&current.draft, &after)
+                .into_iter()
+                .map(|(field, from, to)| {
+                    ctx.audit(
+                        Some(principal.user_id),
+                        &format!("product.{field}_changed"),
+                        Some(("product", id.to_string())),
+                        json!({ "from": from, "to": to }),
+                    )
+                })
+                .collect();
+            let updated = self
+                .store
+                .update_product(id, &after, current.version, Timestamp::now(), &audit)
+                .await
+                .map_err(Self::product_write_error)?;
+            match updated {
+                Some(record) => return Ok(record),
+                None if expected_version.is_some() => {
+                    let now = self.product(id).await?;
+                    return Err(version_conflict(now.version, current.version));
+                }
+                None => continue,
+            }
+        }
+        Err(Error::Conflict("The product is changing too fast to update; try again".into()))
+    }
+
+    pub async fn delete_product(&self, principal: &Principal, id: ProductId, ctx: &RequestContext) -> Result<()> {
+        require_admin(principal)?;
+        let entry = ctx.audit(Some(principal.user_id), "product.deleted", Some(("product", id.to_string())), json!({}));
+        if self.store.delete_product(id, Timestamp::now(), &entry).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("Product not found".into()))
+        }
+    }
+}

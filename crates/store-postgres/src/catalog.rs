@@ -1,0 +1,270 @@
+use async_trait::async_trait;
+use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter, SearchQuery};
+use emporium_domain::ids::{CategoryId, ProductId, UserId};
+use emporium_domain::paging::Page;
+use emporium_domain::time::Timestamp;
+use emporium_store::rows::{CategoryRow, ProductRow};
+use emporium_store::sql::catalog::{self as sql, Arg, FullText, ProductValues};
+use emporium_store::{CatalogStore, CategoryRecord, CategoryRemoval, NewAuditEntry, ProductRecord, StoreResult};
+use sqlx::postgres::PgArguments;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use crate::PostgresStore;
+use crate::audit::insert_audit;
+
+/// A generated `tsvector` column with a GIN index; name is weight A,
+/// keywords B, description D, so name matches rank highest.
+struct Tsvector;
+
+impl FullText for Tsvector {
+    fn join(&self) -> &'static str {
+        ""
+    }
+    fn condition(&self, n: usize) -> String {
+        format!("p.search_vector @@ to_tsquery('simple', ${n})")
+    }
+    fn rank_ascending(&self, n: usize) -> String {
+        format!("-ts_rank(p.search_vector, to_tsquery('simple', ${n}))")
+    }
+    fn query_text(&self, query: &SearchQuery) -> String {
+        // Terms are runs of letters and digits, so they carry no tsquery
+        // operators; all must match, the last as a prefix.
+        let terms = query.terms();
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if i + 1 == terms.len() { format!("{t}:*") } else { t.clone() })
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind_values<'q>(q: Query<'q>, v: &'q ProductValues) -> Query<'q> {
+    q.bind(&v.name)
+        .bind(&v.sort_name)
+        .bind(&v.description)
+        .bind(v.price_minor)
+        .bind(v.discount_bp)
+        .bind(v.sell_price_minor)
+        .bind(v.category_id)
+        .bind(&v.images)
+        .bind(v.stock)
+        .bind(v.available)
+        .bind(&v.keywords)
+        .bind(v.sku.as_deref())
+}
+
+async fn live_product(conn: &mut PgConnection, id: i64) -> StoreResult<Option<ProductRecord>> {
+    let row: Option<ProductRow> = sqlx::query_as(sql::SELECT_LIVE_PRODUCT).bind(id).fetch_optional(conn).await?;
+    row.map(TryInto::try_into).transpose()
+}
+
+#[async_trait]
+impl CatalogStore for PostgresStore {
+    async fn insert_category(&self, c: &CategoryDraft, now: Timestamp) -> StoreResult<CategoryRecord> {
+        let row: CategoryRow = sqlx::query_as(sql::INSERT_CATEGORY)
+            .bind(&c.name)
+            .bind(c.slug.as_str())
+            .bind(c.description.as_deref())
+            .bind(c.parent_id.map(|p| p.get()))
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.into())
+    }
+
+    async fn category_by_id(&self, id: CategoryId) -> StoreResult<Option<CategoryRecord>> {
+        let row: Option<CategoryRow> =
+            sqlx::query_as(sql::SELECT_CATEGORY_BY_ID).bind(id.get()).fetch_optional(&self.pool).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<CategoryRecord>> {
+        let row: Option<CategoryRow> =
+            sqlx::query_as(sql::SELECT_CATEGORY_BY_SLUG).bind(slug).fetch_optional(&self.pool).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<CategoryRecord>> {
+        let rows: Vec<CategoryRow> = sqlx::query_as(sql::SELECT_CATEGORIES).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn count_child_categories(&self, id: CategoryId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_CHILD_CATEGORIES).bind(id.get()).fetch_one(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    async fn update_category(
+        &self,
+        id: CategoryId,
+        c: &CategoryDraft,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<CategoryRecord>> {
+        let row: Option<CategoryRow> = sqlx::query_as(sql::UPDATE_CATEGORY)
+            .bind(id.get())
+            .bind(&c.name)
+            .bind(c.slug.as_str())
+            .bind(c.description.as_deref())
+            .bind(c.parent_id.map(|p| p.get()))
+            .bind(now.millis())
+            .bind(expected_version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn delete_category(&self, id: CategoryId) -> StoreResult<CategoryRemoval> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the category so no product is filed under it while we check.
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE id = $1 FOR UPDATE")
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(CategoryRemoval::NotFound);
+        }
+        let products: i64 =
+            sqlx::query_scalar(sql::COUNT_LIVE_PRODUCTS_IN_CATEGORY).bind(id.get()).fetch_one(&mut *tx).await?;
+        if products > 0 {
+            return Ok(CategoryRemoval::HasProducts);
+        }
+        let children: i64 = sqlx::query_scalar(sql::COUNT_CHILD_CATEGORIES).bind(id.get()).fetch_one(&mut *tx).await?;
+        if children > 0 {
+            return Ok(CategoryRemoval::HasChildren);
+        }
+        sqlx::query(sql::DELETE_CATEGORY).bind(id.get()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(CategoryRemoval::Removed)
+    }
+
+    async fn insert_product(
+        &self,
+        p: &ProductDraft,
+        created_by: Option<UserId>,
+        now: Timestamp,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<ProductRecord> {
+        let values = ProductValues::from(p);
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = bind_values(sqlx::query(sql::INSERT_PRODUCT), &values)
+            .bind(created_by.map(|u| u.get()))
+            .bind(now.millis())
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+        let mut audit = audit.clone();
+        audit.target_id = Some(id.to_string());
+        insert_audit(&mut tx, &audit).await?;
+        let record =
+            live_product(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("inserted product {id} vanished"))?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn insert_products(
+        &self,
+        products: &[ProductDraft],
+        created_by: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in products.chunks(500) {
+            let values: Vec<ProductValues> = chunk.iter().map(ProductValues::from).collect();
+            let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+                "INSERT INTO products ({}, created_by, created_at, updated_at, version) ",
+                sql::PRODUCT_WRITE_COLUMNS
+            ));
+            builder.push_values(&values, |mut row, v| {
+                row.push_bind(&v.name)
+                    .push_bind(&v.sort_name)
+                    .push_bind(&v.description)
+                    .push_bind(v.price_minor)
+                    .push_bind(v.discount_bp)
+                    .push_bind(v.sell_price_minor)
+                    .push_bind(v.category_id)
+                    .push_bind(&v.images)
+                    .push_bind(v.stock)
+                    .push_bind(v.available)
+                    .push_bind(&v.keywords)
+                    .push_bind(v.sku.as_deref())
+                    .push_bind(created_by.map(|u| u.get()))
+                    .push_bind(now.millis())
+                    .push_bind(now.millis())
+                    .push_bind(0_i64);
+            });
+            inserted += builder.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn product(&self, id: ProductId) -> StoreResult<Option<ProductRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        live_product(&mut conn, id.get()).await
+    }
+
+    async fn update_product(
+        &self,
+        id: ProductId,
+        p: &ProductDraft,
+        expected_version: i64,
+        now: Timestamp,
+        audit: &[NewAuditEntry],
+    ) -> StoreResult<Option<ProductRecord>> {
+        let values = ProductValues::from(p);
+        let mut tx = self.pool.begin().await?;
+        let updated = bind_values(sqlx::query(sql::UPDATE_PRODUCT), &values)
+            .bind(now.millis())
+            .bind(id.get())
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        for entry in audit {
+            insert_audit(&mut tx, entry).await?;
+        }
+        let record = live_product(&mut tx, id.get()).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(sql::SOFT_DELETE_PRODUCT).bind(id.get()).bind(now.millis()).execute(&mut *tx).await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)> {
+        let listing = sql::product_listing(filter, page, &Tsvector);
+        if listing.matches_nothing {
+            return Ok((Vec::new(), 0));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut count = sqlx::query_scalar::<_, i64>(&listing.count);
+        let mut select = sqlx::query_as::<_, ProductRow>(&listing.select);
+        for arg in &listing.args {
+            (count, select) = match arg {
+                Arg::Int(v) => (count.bind(*v), select.bind(*v)),
+                Arg::Text(v) => (count.bind(v.as_str()), select.bind(v.as_str())),
+                Arg::Bool(v) => (count.bind(*v), select.bind(*v)),
+            };
+        }
+        let [limit, offset] = listing.page_args;
+        let total = count.fetch_one(&mut *conn).await?;
+        let rows = select.bind(limit).bind(offset).fetch_all(&mut *conn).await?;
+        let products = rows.into_iter().map(TryInto::try_into).collect::<StoreResult<_>>()?;
+        Ok((products, total as u64))
+    }
+}

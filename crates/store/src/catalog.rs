@@ -1,0 +1,104 @@
+//! Categories and products.
+
+use async_trait::async_trait;
+use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter};
+use emporium_domain::ids::{CategoryId, ProductId, UserId};
+use emporium_domain::money::Money;
+use emporium_domain::paging::Page;
+use emporium_domain::time::Timestamp;
+
+use crate::{NewAuditEntry, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryRecord {
+    pub id: CategoryId,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub parent_id: Option<CategoryId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+/// The category a product sits in, as shown with the product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategorySummary {
+    pub id: CategoryId,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRecord {
+    pub id: ProductId,
+    pub draft: ProductDraft,
+    pub sell_price: Money,
+    pub category: Option<CategorySummary>,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CategoryRemoval {
+    Removed,
+    NotFound,
+    /// Refused: live products are still filed under it.
+    HasProducts,
+    /// Refused: other categories are nested under it.
+    HasChildren,
+}
+
+#[async_trait]
+pub trait CatalogStore {
+    /// `UniqueViolation` when the slug is taken.
+    async fn insert_category(&self, category: &CategoryDraft, now: Timestamp) -> StoreResult<CategoryRecord>;
+    async fn category_by_id(&self, id: CategoryId) -> StoreResult<Option<CategoryRecord>>;
+    async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<CategoryRecord>>;
+    /// Every category, parents before children, then by name.
+    async fn list_categories(&self) -> StoreResult<Vec<CategoryRecord>>;
+    async fn count_child_categories(&self, id: CategoryId) -> StoreResult<u64>;
+    /// Replaces the category if it is still at `expected_version`; `None` otherwise.
+    async fn update_category(
+        &self,
+        id: CategoryId,
+        category: &CategoryDraft,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<CategoryRecord>>;
+    async fn delete_category(&self, id: CategoryId) -> StoreResult<CategoryRemoval>;
+
+    /// `UniqueViolation` when the SKU is taken by a live product.
+    async fn insert_product(
+        &self,
+        product: &ProductDraft,
+        created_by: Option<UserId>,
+        now: Timestamp,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<ProductRecord>;
+    /// Inserts many products in one transaction (demo data, imports); returns how many.
+    async fn insert_products(
+        &self,
+        products: &[ProductDraft],
+        created_by: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// A live (not deleted) product.
+    async fn product(&self, id: ProductId) -> StoreResult<Option<ProductRecord>>;
+    /// Replaces the product if it is live and still at `expected_version`, and
+    /// writes the audit entries in the same transaction; `None` otherwise.
+    async fn update_product(
+        &self,
+        id: ProductId,
+        product: &ProductDraft,
+        expected_version: i64,
+        now: Timestamp,
+        audit: &[NewAuditEntry],
+    ) -> StoreResult<Option<ProductRecord>>;
+    /// Soft-deletes: the product leaves the catalog and search, while orders
+    /// and carts that mention it keep a valid reference. `false` if not live.
+    async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool>;
+    async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)>;
+}
