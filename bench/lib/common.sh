@@ -2,7 +2,7 @@
 # Shared steps of every benchmark mode: sourced by bench/run, not run alone.
 #
 # A mode (bench/modes/<name>.sh) defines `mode_<name>` and uses these:
-#   ensure_wrk, build_binary, setup_database, make_data_dir, run_emporium,
+#   ensure_wrk, build_binary, setup_database, make_data_dir, emporium_exec,
 #   start_server, precheck, load_run, rss_kib, write_report.
 # Everything started here is stopped by `cleanup` (installed as an EXIT trap).
 
@@ -102,7 +102,8 @@ ensure_wrk() {
 # Sets EMPORIUM_BIN. A prebuilt binary may be given in EMPORIUM_BIN instead.
 build_binary() {
     if [[ -n "${EMPORIUM_BIN:-}" ]]; then
-        [[ -x "$EMPORIUM_BIN" ]] || die "EMPORIUM_BIN=$EMPORIUM_BIN is not an executable file"
+        [[ -f "$EMPORIUM_BIN" && -x "$EMPORIUM_BIN" ]] || die "EMPORIUM_BIN=$EMPORIUM_BIN is not an executable file"
+        EMPORIUM_BIN=$(realpath "$EMPORIUM_BIN") # the server runs from the temp dir
         log "using the prebuilt binary $EMPORIUM_BIN (EMPORIUM_BIN set; not building)"
         return 0
     fi
@@ -143,22 +144,22 @@ PY
     }
 }
 
-# Runs the binary against the bench's storage, in the work dir (so no stray
-# ./emporium.toml is read) and with none of the caller's settings leaking in.
+# Replaces the calling (sub)shell with the binary, run against the bench's
+# storage, in the work dir (so no stray ./emporium.toml is read) and with none
+# of the caller's settings leaking in. Always call it inside ( ... ): then the
+# subshell's pid is the server's, and $! of `( emporium_exec serve ) &` is it.
 # EMPORIUM_TIMEOUT=SECS bounds a one-shot command (not used for serve).
-run_emporium() {
-    (
-        cd "$WORK_DIR" || exit 1
-        unset EMPORIUM_CONFIG EMPORIUM_DATA_DIR EMPORIUM_PORT EMPORIUM_BIND DATABASE_URL \
-            EMPORIUM_ADMIN_EMAIL EMPORIUM_ADMIN_PASSWORD EMPORIUM_DB_MAX_CONNECTIONS
-        if [[ -n "$BENCH_DATABASE_URL" ]]; then export DATABASE_URL="$BENCH_DATABASE_URL"; fi
-        export EMPORIUM_RATE_LIMIT=off EMPORIUM_AUTH_RATE_LIMIT=off EMPORIUM_LOG=warn
-        export EMPORIUM_SHUTDOWN_TIMEOUT=5s
-        if [[ -n "${EMPORIUM_TIMEOUT:-}" ]]; then
-            exec timeout "$EMPORIUM_TIMEOUT" "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
-        fi
-        exec "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
-    )
+emporium_exec() {
+    cd "$WORK_DIR" || exit 1
+    unset EMPORIUM_CONFIG EMPORIUM_DATA_DIR EMPORIUM_PORT EMPORIUM_BIND DATABASE_URL \
+        EMPORIUM_ADMIN_EMAIL EMPORIUM_ADMIN_PASSWORD EMPORIUM_DB_MAX_CONNECTIONS
+    if [[ -n "$BENCH_DATABASE_URL" ]]; then export DATABASE_URL="$BENCH_DATABASE_URL"; fi
+    export EMPORIUM_RATE_LIMIT=off EMPORIUM_AUTH_RATE_LIMIT=off EMPORIUM_LOG=warn
+    export EMPORIUM_SHUTDOWN_TIMEOUT=5s
+    if [[ -n "${EMPORIUM_TIMEOUT:-}" ]]; then
+        exec timeout "$EMPORIUM_TIMEOUT" "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
+    fi
+    exec "$EMPORIUM_BIN" --data-dir "$DATA_DIR" "$@"
 }
 
 has_subcommand() { "$EMPORIUM_BIN" help "$1" >/dev/null 2>&1; }
@@ -194,7 +195,7 @@ start_server() {
     pick_port
     BASE_URL="http://127.0.0.1:$PORT"
     log "starting the server on $BASE_URL ($BACKEND)"
-    run_emporium serve --bind 127.0.0.1 --port "$PORT" >"$SERVER_LOG" 2>&1 &
+    (emporium_exec serve --bind 127.0.0.1 --port "$PORT") >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     local deadline=$((SECONDS + ${BENCH_START_TIMEOUT:-60}))
     while ((SECONDS < deadline)); do
@@ -204,6 +205,9 @@ start_server() {
             die "the server exited during start (log below)"
         fi
         if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/health" 2>/dev/null; then
+            # The memory figures read /proc/$SERVER_PID: it must be the server itself.
+            [[ "$(readlink "/proc/$SERVER_PID/exe" 2>/dev/null)" == "$(readlink -f "$EMPORIUM_BIN")" ]] ||
+                die "pid $SERVER_PID is not the emporium binary; cannot measure its memory"
             log "server is up (pid $SERVER_PID)"
             return 0
         fi

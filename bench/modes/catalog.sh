@@ -46,7 +46,7 @@ mode_catalog() {
     if has_subcommand seed; then
         log "seeding $products products in $categories categories ($BACKEND)"
         local t0=$SECONDS
-        EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} run_emporium seed --products "$products" --categories "$categories" \
+        (EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} emporium_exec seed --products "$products" --categories "$categories") \
             >"$WORK_DIR/seed.log" 2>&1 || {
             tail -n 20 "$WORK_DIR/seed.log" | sed 's/^/    /' >&2
             die "emporium seed failed (or took over ${BENCH_SEED_TIMEOUT:-900}s)"
