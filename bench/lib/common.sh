@@ -6,6 +6,11 @@
 #   start_server, precheck, load_run, rss_kib, write_report.
 # Everything started here is stopped by `cleanup` (installed as an EXIT trap).
 
+# A bad setting: exit 2, like a bad command line.
+bad_setting() {
+    printf '[bench] ERROR: %s\n' "$*" >&2
+    exit 2
+}
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
     printf '[bench] ERROR: %s\n' "$*" >&2
@@ -14,6 +19,7 @@ die() {
 
 # ----------------------------------------------------------------- state ----
 SERVER_PID=""
+CHILD_PID="" # a load run or the seed, while it runs
 SERVER_LOG=""
 WORK_DIR=""
 DATA_DIR=""
@@ -27,9 +33,26 @@ BASE_URL=""
 PORT=""
 
 # Hide the password of a URL in anything printed.
-redact() { sed -E 's#(://)[^/@]*@#\1[redacted]@#' <<<"$1"; }
+redact() { sed -E 's#(://[^/:@]*):[^/@]*@#\1:[redacted]@#' <<<"$1"; }
 
 # ---------------------------------------------------------------- cleanup ---
+# Long steps run in the background and are waited for, so that a signal to
+# the script is acted on at once (bash runs a trap only between commands, but
+# interrupts `wait`); cleanup then stops the child.
+wait_child() {
+    local rc=0
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return "$rc"
+}
+
+stop_child() {
+    [[ -n "$CHILD_PID" ]] || return 0
+    kill -TERM "$CHILD_PID" 2>/dev/null || true
+    wait "$CHILD_PID" 2>/dev/null || true
+    CHILD_PID=""
+}
+
 stop_server() {
     [[ -n "$SERVER_PID" ]] || return 0
     if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -60,10 +83,11 @@ drop_database() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    stop_child
     stop_server
     drop_database
     if [[ -n "$WORK_DIR" && -d "$WORK_DIR" ]]; then
-        if [[ $rc -ne 0 && -n "$SERVER_LOG" && -s "$SERVER_LOG" ]]; then
+        if [[ $rc -eq 1 && -n "$SERVER_LOG" && -s "$SERVER_LOG" ]]; then
             log "last lines of the server log:"
             tail -n 20 "$SERVER_LOG" | sed 's/^/    /' >&2
         fi
@@ -179,7 +203,7 @@ PY
 
 pick_port() {
     local want=${BENCH_PORT:-3100} p
-    [[ "$want" =~ ^[0-9]+$ && "$want" -ge 1 && "$want" -le 65435 ]] || die "BENCH_PORT=$want is not a port number"
+    [[ "$want" =~ ^[0-9]+$ && "$want" -ge 1 && "$want" -le 65435 ]] || bad_setting "BENCH_PORT=$want is not a port number"
     for ((p = want; p < want + 100; p++)); do
         if port_is_free "$p"; then
             PORT=$p
@@ -245,8 +269,9 @@ load_run() {
     WRK_JSON_OUT="$out.wrk" timeout $((DURATION_S + 60)) \
         wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration "${DURATION_S}s" \
         --timeout 5s --script "$BENCH_DIR/lib/wrk-json.lua" "$BASE_URL$path" \
-        >"$WORK_DIR/results/$name.wrk.txt" 2>&1 ||
-        die "$name: wrk failed: $(tail -n 5 "$WORK_DIR/results/$name.wrk.txt")"
+        >"$WORK_DIR/results/$name.wrk.txt" 2>&1 &
+    CHILD_PID=$!
+    wait_child || die "$name: wrk failed: $(tail -n 5 "$WORK_DIR/results/$name.wrk.txt")"
     [[ -s "$out.wrk" ]] || die "$name: wrk wrote no summary"
     kill -0 "$SERVER_PID" 2>/dev/null || die "$name: the server died during the run"
     python3 - "$out.wrk" "$out" "$path" "$(rss_kib VmRSS)" "$(rss_kib VmHWM)" <<'PY'

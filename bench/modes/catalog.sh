@@ -15,7 +15,7 @@ CATALOG_ENDPOINTS=(
 mode_catalog() {
     local products=${BENCH_PRODUCTS:-10000} categories=${BENCH_CATEGORIES:-20}
     [[ "$products" =~ ^[0-9]+$ && "$categories" =~ ^[0-9]+$ ]] ||
-        die "BENCH_PRODUCTS and BENCH_CATEGORIES must be whole numbers"
+        bad_setting "BENCH_PRODUCTS and BENCH_CATEGORIES must be whole numbers"
 
     # Which endpoints: all, or those named in BENCH_ONLY (comma-separated).
     local -a selected=() all_names=()
@@ -26,7 +26,7 @@ mode_catalog() {
         IFS=',' read -r -a wanted <<<"${BENCH_ONLY// /}"
         for name in "${wanted[@]}"; do
             [[ " ${all_names[*]} " == *" $name "* ]] ||
-                die "BENCH_ONLY: unknown endpoint '$name' (catalog has: ${all_names[*]})"
+                bad_setting "BENCH_ONLY: unknown endpoint '$name' (catalog has: ${all_names[*]})"
         done
         for entry in "${CATALOG_ENDPOINTS[@]}"; do
             name=${entry%%|*}
@@ -35,6 +35,7 @@ mode_catalog() {
     else
         selected=("${CATALOG_ENDPOINTS[@]}")
     fi
+    ((${#selected[@]})) || bad_setting "BENCH_ONLY='$BENCH_ONLY' names no endpoint"
     local needs_data=0
     for entry in "${selected[@]}"; do [[ "${entry%%|*}" == health ]] || needs_data=1; done
 
@@ -47,7 +48,10 @@ mode_catalog() {
         log "seeding $products products in $categories categories ($BACKEND)"
         local t0=$SECONDS
         (EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} emporium_exec seed --products "$products" --categories "$categories") \
-            >"$WORK_DIR/seed.log" 2>&1 || {
+            >"$WORK_DIR/seed.log" 2>&1 &
+        # shellcheck disable=SC2034 # waited for (and stopped) by lib/common.sh
+        CHILD_PID=$!
+        wait_child || {
             tail -n 20 "$WORK_DIR/seed.log" | sed 's/^/    /' >&2
             die "emporium seed failed (or took over ${BENCH_SEED_TIMEOUT:-900}s)"
         }

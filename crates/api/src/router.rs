@@ -27,7 +27,9 @@ pub fn native_api() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(routes::accounts::routes())
             .merge(routes::admin::routes())
-            .merge(routes::catalog::routes()),
+            .merge(routes::catalog::routes())
+            .merge(routes::carts::routes())
+            .merge(routes::orders::routes()),
     )
 }
 

@@ -178,3 +178,165 @@ impl From<&emporium_store::CategoryRecord> for CategoryView {
         }
     }
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartItemView {
+    pub product_id: String,
+    pub name: String,
+    pub price: f64,
+    pub discount: f64,
+    pub sell_price: f64,
+    pub quantity: i64,
+    pub line_total: f64,
+    pub image: Option<String>,
+    pub stock: i64,
+    pub available: bool,
+    /// Why the line cannot be bought as it stands: `deleted`, `unavailable`
+    /// or `insufficient_stock`; `null` when it can. Flagged lines are left
+    /// out of the totals.
+    pub issue: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartView {
+    /// A guest's cart key: send it back as `X-Cart-Key`. `null` for a signed-in user's cart.
+    pub cart_key: Option<String>,
+    pub items: Vec<CartItemView>,
+    pub item_count: i64,
+    pub subtotal: f64,
+    pub discount_total: f64,
+    pub total: f64,
+    pub currency: String,
+}
+
+impl CartView {
+    pub fn new(cart: &emporium_service::carts::Cart, currency: &str) -> Self {
+        let items: Vec<CartItemView> = cart
+            .lines
+            .iter()
+            .map(|(line, priced, issue)| CartItemView {
+                product_id: line.product_id.to_string(),
+                name: line.product.name.clone(),
+                price: priced.unit_price.to_major_f64(),
+                discount: priced.discount.to_f64(),
+                sell_price: priced.unit_sell_price().to_major_f64(),
+                quantity: line.quantity,
+                line_total: priced.line_total().to_major_f64(),
+                image: line.product.image.clone(),
+                stock: line.product.stock,
+                available: line.product.available && !line.product.deleted,
+                issue: issue.map(|i| i.as_str().to_string()),
+            })
+            .collect();
+        Self {
+            cart_key: cart.handle.key.clone(),
+            item_count: items.iter().map(|i| i.quantity).sum(),
+            items,
+            subtotal: cart.totals.subtotal.to_major_f64(),
+            discount_total: cart.totals.discount_total.to_major_f64(),
+            total: cart.totals.total.to_major_f64(),
+            currency: currency.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    pub product_id: String,
+    pub name: String,
+    pub quantity: i64,
+    /// The price when ordered, before discount.
+    pub unit_price: f64,
+    /// The discount (percent) when ordered.
+    pub discount: f64,
+    pub sell_price: f64,
+    pub line_total: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEventView {
+    pub from: Option<String>,
+    pub to: String,
+    pub actor_id: Option<String>,
+    /// `user`, `admin`, `guest` or `system`.
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: Option<String>,
+    pub items: Vec<OrderItemView>,
+    pub subtotal: f64,
+    pub discount_total: f64,
+    pub total: f64,
+    pub currency: String,
+    /// pending, paid, processing, shipped, delivered, cancelled or refunded.
+    pub status: String,
+    /// unpaid, paid or refunded.
+    pub payment_status: String,
+    #[schema(value_type = AddressSchema)]
+    pub shipping_address: ShippingAddress,
+    pub email: String,
+    pub notes: Option<String>,
+    /// Every status change, oldest first (on single-order reads).
+    pub events: Vec<OrderEventView>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(rename = "__v")]
+    pub version: i64,
+}
+
+impl From<&emporium_store::OrderRecord> for OrderView {
+    fn from(o: &emporium_store::OrderRecord) -> Self {
+        Self {
+            id: o.id.to_string(),
+            user_id: o.user_id.map(|u| u.to_string()),
+            items: o
+                .items
+                .iter()
+                .map(|i| OrderItemView {
+                    product_id: i.product_id.to_string(),
+                    name: i.name.clone(),
+                    quantity: i.quantity,
+                    unit_price: i.unit_price.to_major_f64(),
+                    discount: i.discount.to_f64(),
+                    sell_price: i.unit_sell_price.to_major_f64(),
+                    line_total: i.line_total.to_major_f64(),
+                })
+                .collect(),
+            subtotal: o.totals.subtotal.to_major_f64(),
+            discount_total: o.totals.discount_total.to_major_f64(),
+            total: o.totals.total.to_major_f64(),
+            currency: o.currency.clone(),
+            status: o.status.as_str().to_string(),
+            payment_status: o.payment_status.as_str().to_string(),
+            shipping_address: o.shipping_address.clone(),
+            email: o.email.clone(),
+            notes: o.notes.clone(),
+            events: o
+                .events
+                .iter()
+                .map(|e| OrderEventView {
+                    from: e.from.map(|s| s.as_str().to_string()),
+                    to: e.to.as_str().to_string(),
+                    actor_id: e.actor_id.map(|a| a.to_string()),
+                    actor: e.actor.clone(),
+                    reason: e.reason.clone(),
+                    at: e.at.to_rfc3339(),
+                })
+                .collect(),
+            created_at: o.created_at.to_rfc3339(),
+            updated_at: o.updated_at.to_rfc3339(),
+            version: o.version,
+        }
+    }
+}

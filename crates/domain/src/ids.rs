@@ -68,6 +68,10 @@ typed_id!(
     OrderId
 );
 typed_id!(
+    /// A shopping cart.
+    CartId
+);
+typed_id!(
     /// An audit-log entry.
     AuditId
 );

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod orders;
 pub mod paging;
 pub mod time;
 

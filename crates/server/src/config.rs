@@ -82,6 +82,18 @@ pub struct ServeArgs {
     /// How long shutdown waits for requests in flight [default: 30s]
     #[arg(long, env = "EMPORIUM_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
+    /// The store's currency, an ISO 4217 code [default: USD]
+    #[arg(long, env = "EMPORIUM_CURRENCY")]
+    pub currency: Option<String>,
+    /// Unpaid pending orders older than this are cancelled and restocked [default: 30m]
+    #[arg(long, env = "EMPORIUM_ORDER_TTL")]
+    pub order_ttl: Option<String>,
+    /// Guest carts untouched for this long are deleted [default: 30d]
+    #[arg(long, env = "EMPORIUM_CART_TTL")]
+    pub cart_ttl: Option<String>,
+    /// How often the background sweep runs (expired orders, old carts) [default: 30s]
+    #[arg(long, env = "EMPORIUM_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<String>,
 }
 
 /// The same settings as they may appear in `emporium.toml` (snake_case keys).
@@ -107,6 +119,10 @@ struct FileConfig {
     admin_email: Option<String>,
     admin_password: Option<String>,
     shutdown_timeout: Option<String>,
+    currency: Option<String>,
+    order_ttl: Option<String>,
+    cart_ttl: Option<String>,
+    sweep_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +195,10 @@ pub struct Config {
     pub api: ApiSettings,
     pub admin: Option<(Email, Password)>,
     pub shutdown_timeout: Duration,
+    pub currency: String,
+    pub order_ttl: Duration,
+    pub cart_ttl: Duration,
+    pub sweep_interval: Duration,
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -212,6 +232,15 @@ fn byte_size(setting: &str, value: &str) -> anyhow::Result<usize> {
     };
     let bytes = number.checked_mul(factor).filter(|b| *b > 0 && *b <= 64 * 1024 * 1024);
     bytes.with_context(|| format!("{setting}: must be between 1 byte and 64MiB"))
+}
+
+/// An ISO 4217 code: three letters, upper-cased.
+fn currency(value: Option<String>) -> anyhow::Result<String> {
+    let code = value.unwrap_or_else(|| "USD".into()).trim().to_ascii_uppercase();
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        bail!("EMPORIUM_CURRENCY: {code:?} is not a three-letter ISO 4217 code");
+    }
+    Ok(code)
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -336,6 +365,22 @@ impl Config {
                 pick(serve.shutdown_timeout, file.shutdown_timeout.take()),
                 Duration::from_secs(30),
             )?,
+            currency: currency(pick(serve.currency, file.currency.take()))?,
+            order_ttl: duration(
+                "EMPORIUM_ORDER_TTL",
+                pick(serve.order_ttl, file.order_ttl.take()),
+                Duration::from_secs(30 * 60),
+            )?,
+            cart_ttl: duration(
+                "EMPORIUM_CART_TTL",
+                pick(serve.cart_ttl, file.cart_ttl.take()),
+                Duration::from_secs(30 * 24 * 3600),
+            )?,
+            sweep_interval: duration(
+                "EMPORIUM_SWEEP_INTERVAL",
+                pick(serve.sweep_interval, file.sweep_interval.take()),
+                Duration::from_secs(30),
+            )?,
         })
     }
 
@@ -358,6 +403,10 @@ impl Config {
             api: ApiSettings { rate_limit: None, auth_rate_limit: None, ..ApiSettings::default() },
             admin: None,
             shutdown_timeout: Duration::from_secs(5),
+            currency: "USD".into(),
+            order_ttl: Duration::from_secs(30 * 60),
+            cart_ttl: Duration::from_secs(30 * 24 * 3600),
+            sweep_interval: Duration::from_secs(30),
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Arc<dyn Store>,
+    services: Services,
     config: Config,
 }
 
@@ -50,7 +51,7 @@ impl Application {
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
         };
-        let services = Services::new(store.clone(), auth);
+        let services = Services::new(store.clone(), auth, config.currency.clone());
         if let Some((email, password)) = &config.admin {
             services
                 .accounts
@@ -59,12 +60,12 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}"))?;
             tracing::info!(email = email.as_str(), "admin account is in place");
         }
-        let state = AppState::new(services, config.api.clone());
+        let state = AppState::new(services.clone(), config.api.clone());
         let router = emporium_api::router(state);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
-        Ok(Self { listener, router, store, config })
+        Ok(Self { listener, router, store, services, config })
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +79,9 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, router, store, config } = self;
+        let Self { listener, router, store, services, config } = self;
+        let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
@@ -100,6 +103,8 @@ impl Application {
                 server.abort();
             }
         }
+        let _ = sweep_stop.send(true);
+        let _ = sweeper.await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -108,6 +113,32 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// The background sweep: cancels (and restocks) unpaid orders past their
+/// time, deletes guest carts nobody has touched, and forgets old
+/// idempotency keys. Every step is a conditional write, so several servers
+/// may sweep the same database at once.
+async fn sweep(services: Services, config: Config, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(config.sweep_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match services.orders.expire_unpaid(config.order_ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cancelled = n, "cancelled unpaid orders past their time"),
+            Err(e) => tracing::warn!(error = %e, "order sweep failed"),
+        }
+        if let Err(e) = services.carts.purge_guest_carts(config.cart_ttl).await {
+            tracing::warn!(error = %e, "cart sweep failed");
+        }
+        if let Err(e) = services.orders.purge_idempotency_keys().await {
+            tracing::warn!(error = %e, "idempotency-key sweep failed");
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod carts;
 pub mod catalog;
+pub mod orders;
 pub mod passwords;
 pub mod secret;
 pub mod tokens;
@@ -17,7 +19,9 @@ use emporium_store::{NewAuditEntry, Store};
 
 pub use accounts::Accounts;
 pub use admin::Admin;
+pub use carts::Carts;
 pub use catalog::Catalog;
+pub use orders::Orders;
 pub use secret::Secret;
 
 /// Who is making a request, once their access token has been checked.
@@ -67,13 +71,17 @@ pub struct Services {
     pub accounts: Accounts,
     pub admin: Admin,
     pub catalog: Catalog,
+    pub carts: Carts,
+    pub orders: Orders,
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings) -> Self {
+    pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings, currency: String) -> Self {
         let accounts = Accounts::new(store.clone(), auth);
         let admin = Admin::new(store.clone());
         let catalog = Catalog::new(store.clone());
-        Self { store, accounts, admin, catalog }
+        let carts = Carts::new(store.clone());
+        let orders = Orders::new(store.clone(), currency);
+        Self { store, accounts, admin, catalog, carts, orders }
     }
 }

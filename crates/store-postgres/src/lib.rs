@@ -3,7 +3,9 @@
 
 mod accounts;
 mod audit;
+mod carts;
 mod catalog;
+mod orders;
 
 use std::time::Duration;
 

@@ -126,6 +126,12 @@ impl AccountStore for SqliteStore {
                 return Ok(RemovalOutcome::WouldRemoveLastAdmin);
             }
         }
+        let redacted = serde_json::to_string(&emporium_domain::address::ShippingAddress::redacted())?;
+        sqlx::query(emporium_store::sql::orders::ANONYMISE_ORDERS)
+            .bind(id.get())
+            .bind(redacted)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(sql::DELETE_USER).bind(id.get()).execute(&mut *tx).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;

@@ -7,7 +7,9 @@
 
 mod accounts;
 mod audit;
+mod carts;
 mod catalog;
+mod orders;
 
 use std::path::Path;
 use std::str::FromStr;

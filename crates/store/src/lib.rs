@@ -4,22 +4,29 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod carts;
 pub mod catalog;
 mod error;
+pub mod orders;
 
 pub use accounts::{
     AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, RoleChangeOutcome,
     SessionPrincipal, UserFilter, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
+pub use carts::{CartLine, CartProduct, CartStore};
 pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductRecord};
 pub use error::{StoreError, StoreResult};
+pub use orders::{
+    IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord, OrderStore,
+    PlaceOutcome, StatusChange, StatusOutcome,
+};
 
 use async_trait::async_trait;
 
 /// Everything a running server needs from storage.
 #[async_trait]
-pub trait Store: AccountStore + AuditStore + CatalogStore + Send + Sync + 'static {
+pub trait Store: AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers a trivial query.

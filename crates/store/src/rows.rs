@@ -160,3 +160,146 @@ impl TryFrom<ProductRow> for crate::ProductRecord {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CartLineRow {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub name: String,
+    pub price_minor: i64,
+    pub discount_bp: i64,
+    pub images: String,
+    pub stock: i64,
+    pub available: bool,
+    pub deleted: bool,
+}
+
+impl TryFrom<CartLineRow> for crate::CartLine {
+    type Error = StoreError;
+    fn try_from(r: CartLineRow) -> Result<Self, StoreError> {
+        use emporium_domain::ids::ProductId;
+        use emporium_domain::money::{Money, Percent};
+        let images: Vec<String> = serde_json::from_str(&r.images)?;
+        Ok(crate::CartLine {
+            product_id: ProductId::new(r.product_id),
+            quantity: r.quantity,
+            product: crate::CartProduct {
+                name: r.name,
+                price: Money::from_minor(r.price_minor),
+                discount: Percent::from_basis_points(r.discount_bp).map_err(anyhow::Error::msg)?,
+                image: images.into_iter().next(),
+                stock: r.stock,
+                available: r.available,
+                deleted: r.deleted,
+            },
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: i64,
+    pub user_id: Option<i64>,
+    pub email: String,
+    pub status: String,
+    pub payment_status: String,
+    pub currency: String,
+    pub subtotal_minor: i64,
+    pub discount_total_minor: i64,
+    pub total_minor: i64,
+    pub shipping_address: String,
+    pub notes: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderItemRow {
+    pub order_id: i64,
+    pub product_id: i64,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub discount_bp: i64,
+    pub unit_sell_price_minor: i64,
+    pub line_total_minor: i64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrderEventRow {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: i64,
+}
+
+fn status(raw: &str) -> Result<emporium_domain::orders::OrderStatus, StoreError> {
+    emporium_domain::orders::OrderStatus::parse(raw)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("stored status {raw:?} {e}")))
+}
+
+impl OrderItemRow {
+    pub fn into_record(self) -> Result<crate::OrderItemRecord, StoreError> {
+        use emporium_domain::ids::ProductId;
+        use emporium_domain::money::{Money, Percent};
+        Ok(crate::OrderItemRecord {
+            product_id: ProductId::new(self.product_id),
+            name: self.name,
+            quantity: self.quantity,
+            unit_price: Money::from_minor(self.unit_price_minor),
+            discount: Percent::from_basis_points(self.discount_bp).map_err(anyhow::Error::msg)?,
+            unit_sell_price: Money::from_minor(self.unit_sell_price_minor),
+            line_total: Money::from_minor(self.line_total_minor),
+        })
+    }
+}
+
+impl TryFrom<OrderEventRow> for crate::OrderEventRecord {
+    type Error = StoreError;
+    fn try_from(r: OrderEventRow) -> Result<Self, StoreError> {
+        Ok(crate::OrderEventRecord {
+            from: r.from_status.as_deref().map(status).transpose()?,
+            to: status(&r.to_status)?,
+            actor_id: r.actor_id.map(UserId::new),
+            actor: r.actor,
+            reason: r.reason,
+            at: Timestamp::from_millis(r.at),
+        })
+    }
+}
+
+impl OrderRow {
+    /// The order with its items (and events, when given).
+    pub fn into_record(
+        self,
+        items: Vec<crate::OrderItemRecord>,
+        events: Vec<crate::OrderEventRecord>,
+    ) -> Result<crate::OrderRecord, StoreError> {
+        use emporium_domain::ids::OrderId;
+        use emporium_domain::money::Money;
+        use emporium_domain::orders::{PaymentStatus, Totals};
+        Ok(crate::OrderRecord {
+            id: OrderId::new(self.id),
+            user_id: self.user_id.map(UserId::new),
+            email: self.email,
+            status: status(&self.status)?,
+            payment_status: PaymentStatus::parse(&self.payment_status).map_err(anyhow::Error::msg)?,
+            currency: self.currency,
+            totals: Totals {
+                subtotal: Money::from_minor(self.subtotal_minor),
+                discount_total: Money::from_minor(self.discount_total_minor),
+                total: Money::from_minor(self.total_minor),
+            },
+            shipping_address: serde_json::from_str(&self.shipping_address)?,
+            notes: self.notes,
+            items,
+            events,
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+            version: self.version,
+        })
+    }
+}

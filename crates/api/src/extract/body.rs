@@ -92,6 +92,12 @@ impl Fields {
         Self { map, prefix: String::new(), errors: FieldErrors::new() }
     }
 
+    /// Fields of an object nested in a list, named `prefix.field` in errors;
+    /// fold them back with [`Fields::absorb`].
+    pub fn nested(map: Map<String, Value>, prefix: &str) -> Self {
+        Self { map, prefix: format!("{prefix}."), errors: FieldErrors::new() }
+    }
+
     fn name(&self, field: &str) -> String {
         format!("{}{field}", self.prefix)
     }

@@ -3,10 +3,12 @@
 
 mod auth;
 mod body;
+mod cart_key;
 mod client;
 mod query;
 
 pub use auth::{AdminAuth, Auth, MaybeAuth, bearer_or_cookie, cookie_value};
 pub use body::{Fields, JsonObject, OptionalJsonObject};
+pub use cart_key::CartKey;
 pub use client::ClientIp;
 pub use query::Params;

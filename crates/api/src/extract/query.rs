@@ -94,6 +94,11 @@ impl Params {
         }
     }
 
+    /// Drops a parameter another extractor reads (such as `cartKey`).
+    pub fn ignore(&mut self, name: &str) {
+        self.pairs.retain(|(k, _)| k != name);
+    }
+
     /// Ends the reading: unknown parameters are errors too.
     pub fn finish(mut self) -> Result<()> {
         for (k, _) in std::mem::take(&mut self.pairs) {

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::envelope::{Envelope, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{Auth, ClientIp, Fields, JsonObject, OptionalJsonObject, cookie_value};
+use crate::extract::{Auth, CartKey, ClientIp, Fields, JsonObject, OptionalJsonObject, cookie_value};
 use crate::views::{AddressSchema, UserView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -122,12 +122,13 @@ pub struct LoginView {
 }
 
 /// Sign in with e-mail or username. An unknown account and a wrong password
-/// get the same 401.
+/// get the same 401. With `X-Cart-Key`, the guest's cart is merged into the user's.
 #[utoipa::path(post, path = "/users/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = Envelope<LoginView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
+    cart_key: CartKey,
     JsonObject(body): JsonObject,
 ) -> ApiResult<impl IntoResponse> {
     let mut f = Fields::new(body);
@@ -150,6 +151,10 @@ async fn login(
     };
     state.check_auth_budget(ip, Some(login.key()))?;
     let (user, tokens) = state.services.accounts.login(&login, &password, &context(ip)).await?;
+    if let Some(key) = cart_key.0 {
+        // The guest's cart joins the user's; its key is spent.
+        state.services.carts.merge_into_user(user.id, &key).await?;
+    }
     let view = LoginView {
         user: UserView::from(&user),
         access_token: tokens.access_token.clone(),

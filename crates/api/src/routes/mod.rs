@@ -2,5 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod carts;
 pub mod catalog;
+pub mod orders;
 pub mod system;

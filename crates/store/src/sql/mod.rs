@@ -61,3 +61,4 @@ pub const AUDIT_FILTER: &str = "($1 IS NULL OR action = $1) AND ($2 IS NULL OR a
      AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6)";
 
 pub mod catalog;
+pub mod orders;

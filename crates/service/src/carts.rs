@@ -1,0 +1,204 @@
+//! Carts: a signed-in user's, found by account, or a guest's, found by the
+//! `cartKey` it was given. Prices are always shown live.
+
+use std::sync::Arc;
+
+use emporium_domain::ids::{CartId, ProductId, UserId};
+use emporium_domain::orders::{MAX_QUANTITY, PricedLine, Quantity, Totals};
+use emporium_domain::time::Timestamp;
+use emporium_domain::{Error, Result};
+use emporium_store::{CartLine, Store};
+
+use crate::Principal;
+use crate::tokens::{hash_token, random_token};
+
+/// The cart a request works on; `key` is set for a guest's (to hand back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartHandle {
+    pub id: CartId,
+    pub key: Option<String>,
+}
+
+/// Why a line cannot be bought as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineIssue {
+    /// The product was removed from the catalog.
+    Deleted,
+    /// The product is marked unavailable.
+    Unavailable,
+    /// More is in the cart than in stock.
+    InsufficientStock,
+}
+
+impl LineIssue {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineIssue::Deleted => "deleted",
+            LineIssue::Unavailable => "unavailable",
+            LineIssue::InsufficientStock => "insufficient_stock",
+        }
+    }
+}
+
+/// A cart as shown: every line flagged, not dropped, and totals over the
+/// lines that can be bought.
+#[derive(Debug, Clone)]
+pub struct Cart {
+    pub handle: CartHandle,
+    pub lines: Vec<(CartLine, PricedLine, Option<LineIssue>)>,
+    pub totals: Totals,
+}
+
+/// How a line's quantity changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantityChange {
+    /// Set to this; 0 removes the line.
+    To(i64),
+    /// Add (or, negative, take away); reaching 0 or less removes the line.
+    By(i64),
+}
+
+#[derive(Clone)]
+pub struct Carts {
+    store: Arc<dyn Store>,
+}
+
+fn issue(line: &CartLine) -> Option<LineIssue> {
+    if line.product.deleted {
+        Some(LineIssue::Deleted)
+    } else if !line.product.available {
+        Some(LineIssue::Unavailable)
+    } else if line.quantity > line.product.stock {
+        Some(LineIssue::InsufficientStock)
+    } else {
+        None
+    }
+}
+
+fn not_in_cart() -> Error {
+    Error::NotFound("Product is not in the cart".into())
+}
+
+impl Carts {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// The caller's cart: the user's, or the guest's by key. A guest without
+    /// a key (or with one that is unknown or expired) gets a new cart and key.
+    pub async fn resolve(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<CartHandle> {
+        let now = Timestamp::now();
+        if let Some(p) = principal {
+            return Ok(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None });
+        }
+        if let Some(key) = guest_key.filter(|k| !k.is_empty() && k.len() <= 128)
+            && let Some(id) = self.store.guest_cart(&hash_token(key), now).await?
+        {
+            return Ok(CartHandle { id, key: Some(key.to_string()) });
+        }
+        let key = random_token(32);
+        let id = self.store.create_guest_cart(&hash_token(&key), now).await?;
+        Ok(CartHandle { id, key: Some(key) })
+    }
+
+    /// The cart if it exists, without making one (for checkout from a cart).
+    pub async fn existing(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<Option<CartHandle>> {
+        let now = Timestamp::now();
+        Ok(match (principal, guest_key) {
+            (Some(p), _) => Some(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None }),
+            (None, Some(key)) => self
+                .store
+                .guest_cart(&hash_token(key), now)
+                .await?
+                .map(|id| CartHandle { id, key: Some(key.to_string()) }),
+            (None, None) => None,
+        })
+    }
+
+    pub async fn view(&self, handle: CartHandle) -> Result<Cart> {
+        let lines = self.store.cart_lines(handle.id).await?;
+        let lines: Vec<_> = lines
+            .into_iter()
+            .map(|line| {
+                let priced = PricedLine {
+                    unit_price: line.product.price,
+                    discount: line.product.discount,
+                    quantity: line.quantity,
+                };
+                let issue = issue(&line);
+                (line, priced, issue)
+            })
+            .collect();
+        let totals = Totals::of(lines.iter().filter(|(_, _, issue)| issue.is_none()).map(|(_, priced, _)| priced));
+        Ok(Cart { handle, lines, totals })
+    }
+
+    /// Checks that `quantity` of the product can sit in a cart right now.
+    async fn check_purchasable(&self, product_id: ProductId, quantity: i64) -> Result<()> {
+        let product =
+            self.store.product(product_id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
+        if !product.draft.available {
+            return Err(Error::field("productId", format!("{} is not available", product.draft.name)));
+        }
+        if quantity > MAX_QUANTITY {
+            return Err(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")));
+        }
+        if quantity > product.draft.stock {
+            return Err(Error::InsufficientStock {
+                product_id: product_id.to_string(),
+                product_name: product.draft.name,
+                requested: quantity,
+                available: product.draft.stock,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds to a line (making it if needed). The line's new total must be in stock.
+    pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
+        let lines = self.store.cart_lines(handle.id).await?;
+        let existing = lines.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
+        let wanted = existing + quantity.get();
+        self.check_purchasable(product_id, wanted).await?;
+        self.store.set_cart_line(handle.id, product_id, wanted, Timestamp::now()).await?;
+        self.view(handle).await
+    }
+
+    pub async fn change(&self, handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
+        let lines = self.store.cart_lines(handle.id).await?;
+        let existing = lines.iter().find(|l| l.product_id == product_id).ok_or_else(not_in_cart)?.quantity;
+        let wanted = match change {
+            QuantityChange::To(n) => n,
+            QuantityChange::By(delta) => existing.saturating_add(delta),
+        };
+        if wanted > 0 {
+            self.check_purchasable(product_id, wanted).await?;
+        }
+        self.store.set_cart_line(handle.id, product_id, wanted.max(0), Timestamp::now()).await?;
+        self.view(handle).await
+    }
+
+    pub async fn remove(&self, handle: CartHandle, product_id: ProductId) -> Result<Cart> {
+        if !self.store.remove_cart_line(handle.id, product_id, Timestamp::now()).await? {
+            return Err(not_in_cart());
+        }
+        self.view(handle).await
+    }
+
+    pub async fn clear(&self, handle: CartHandle) -> Result<Cart> {
+        self.store.clear_cart(handle.id, Timestamp::now()).await?;
+        self.view(handle).await
+    }
+
+    /// At sign-in: the guest cart joins the user's, and its key is spent.
+    pub async fn merge_into_user(&self, user_id: UserId, guest_key: &str) -> Result<bool> {
+        let now = Timestamp::now();
+        let into = self.store.user_cart(user_id, now).await?;
+        Ok(self.store.merge_guest_cart(&hash_token(guest_key), into, now).await?)
+    }
+
+    /// Deletes guest carts untouched for `ttl`.
+    pub async fn purge_guest_carts(&self, ttl: std::time::Duration) -> Result<u64> {
+        Ok(self.store.purge_guest_carts(Timestamp::now().minus_secs(ttl.as_secs() as i64)).await?)
+    }
+}

@@ -1,0 +1,289 @@
+//! Orders: placing them, who may see them, and their lifecycle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emporium_domain::account::Email;
+use emporium_domain::address::ShippingAddress;
+use emporium_domain::ids::{OrderId, ProductId, UserId};
+use emporium_domain::orders::{OrderStatus, Quantity, merge_lines};
+use emporium_domain::paging::Page;
+use emporium_domain::time::Timestamp;
+use emporium_domain::{Error, Result};
+use emporium_store::{
+    IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderRecord, PlaceOutcome, StatusChange, StatusOutcome,
+    Store, StoreError,
+};
+use serde_json::json;
+
+use crate::carts::CartHandle;
+use crate::{Principal, RequestContext};
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Who is asking about an order.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Signed(Principal),
+    /// A guest proves an order is theirs with the e-mail it was placed with.
+    Guest {
+        email: String,
+    },
+}
+
+/// An order as the buyer asked for it, parsed.
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    /// Explicit lines; `None` takes the caller's cart.
+    pub items: Option<Vec<(ProductId, Quantity)>>,
+    pub shipping_address: ShippingAddress,
+    /// Required for guests; defaults to the account's for users.
+    pub email: Option<Email>,
+    pub notes: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// A digest of the request, to tell a retry from a different order.
+    pub request_hash: String,
+}
+
+/// A placed order, and whether this request placed it (or replayed it).
+pub struct Placed {
+    pub order: OrderRecord,
+    pub replayed: bool,
+}
+
+#[derive(Clone)]
+pub struct Orders {
+    store: Arc<dyn Store>,
+    currency: String,
+}
+
+fn not_found() -> Error {
+    Error::NotFound("Order not found".into())
+}
+
+fn refusal(problem: LineProblem) -> Error {
+    match problem {
+        LineProblem::NotFound { product_id } => Error::NotFound(format!("Product {product_id} not found")),
+        LineProblem::Unavailable { name, .. } => Error::field("items", format!("{name} is not available")),
+        LineProblem::Insufficient { product_id, name, requested, available } => {
+            Error::InsufficientStock { product_id: product_id.to_string(), product_name: name, requested, available }
+        }
+    }
+}
+
+impl Orders {
+    pub fn new(store: Arc<dyn Store>, currency: String) -> Self {
+        Self { store, currency }
+    }
+
+    /// The store's one currency (ISO 4217).
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// Places an order from explicit lines or from the caller's cart. Stock
+    /// for every line is taken in one transaction, or none is.
+    pub async fn place(
+        &self,
+        principal: Option<&Principal>,
+        cart: Option<CartHandle>,
+        request: OrderRequest,
+        ctx: &RequestContext,
+    ) -> Result<Placed> {
+        let email = match (&request.email, principal) {
+            (Some(email), _) => email.as_str().to_string(),
+            (None, Some(p)) => {
+                self.store
+                    .user_by_id(p.user_id)
+                    .await?
+                    .ok_or_else(|| Error::Unauthenticated("Account not found".into()))?
+                    .email
+            }
+            (None, None) => return Err(Error::field("email", "is required for guest orders")),
+        };
+        let (lines, from_cart) = match request.items {
+            Some(items) => (merge_lines(items).map_err(|e| Error::field("items", e))?, None),
+            None => {
+                let cart = cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?;
+                let lines = self.store.cart_lines(cart.id).await?;
+                let items = lines
+                    .iter()
+                    .map(|l| Quantity::new(l.quantity).map(|q| (l.product_id, q)))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| Error::field("items", e))?;
+                if items.is_empty() {
+                    return Err(Error::field("items", "the cart is empty"));
+                }
+                (merge_lines(items).map_err(|e| Error::field("items", e))?, Some(cart.id))
+            }
+        };
+        let scope = match principal {
+            Some(p) => format!("user:{}", p.user_id),
+            None => format!("guest:{}", email.to_lowercase()),
+        };
+        let now = Timestamp::now();
+        let order = NewOrder {
+            user_id: principal.map(|p| p.user_id),
+            email,
+            currency: self.currency.clone(),
+            shipping_address: request.shipping_address,
+            notes: request.notes,
+            lines,
+            from_cart,
+            idempotency: request.idempotency_key.map(|key| IdempotencyClaim {
+                scope,
+                key,
+                request_hash: request.request_hash,
+                not_before: now.minus_secs(IDEMPOTENCY_WINDOW.as_secs() as i64),
+            }),
+            actor: if principal.is_some() { "user".into() } else { "guest".into() },
+            now,
+            audit: ctx.audit(principal.map(|p| p.user_id), "order.created", Some(("order", String::new())), json!({})),
+        };
+        // A concurrent retry with the same key loses the race on the claim's
+        // unique key; its transaction rolled back, so it asks again and finds
+        // the first order.
+        let mut outcome = self.store.place_order(&order).await;
+        if matches!(outcome, Err(StoreError::UniqueViolation)) && order.idempotency.is_some() {
+            outcome = self.store.place_order(&order).await;
+        }
+        match outcome? {
+            PlaceOutcome::Placed(order) => Ok(Placed { order: *order, replayed: false }),
+            PlaceOutcome::Replayed(order) => Ok(Placed { order: *order, replayed: true }),
+            PlaceOutcome::IdempotencyMismatch => {
+                Err(Error::Conflict("This Idempotency-Key was already used for a different order request".into()))
+            }
+            PlaceOutcome::Refused(problem) => Err(refusal(problem)),
+        }
+    }
+
+    fn may_see(viewer: &Viewer, order: &OrderRecord) -> bool {
+        match viewer {
+            Viewer::Signed(p) => p.is_admin() || order.user_id == Some(p.user_id),
+            Viewer::Guest { email } => order.user_id.is_none() && order.email.eq_ignore_ascii_case(email.trim()),
+        }
+    }
+
+    /// The order, if the viewer may see it; 404 otherwise, never someone else's data.
+    pub async fn get(&self, viewer: &Viewer, id: OrderId) -> Result<OrderRecord> {
+        let order = self.store.order(id).await?.ok_or_else(not_found)?;
+        if Self::may_see(viewer, &order) { Ok(order) } else { Err(not_found()) }
+    }
+
+    /// A user's own orders; an admin's view of all, filterable by user.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        mut filter: OrderFilter,
+        page: Page,
+    ) -> Result<(Vec<OrderRecord>, u64)> {
+        if !principal.is_admin() {
+            match filter.user_id {
+                Some(other) if other != principal.user_id => {
+                    return Err(Error::Forbidden("Only admins can list other users' orders".into()));
+                }
+                _ => filter.user_id = Some(principal.user_id),
+            }
+        }
+        Ok(self.store.list_orders(&filter, page).await?)
+    }
+
+    /// Cancels an order (its owner or an admin) and puts its stock back.
+    pub async fn cancel(&self, viewer: &Viewer, id: OrderId, ctx: &RequestContext) -> Result<OrderRecord> {
+        self.get(viewer, id).await?;
+        let (actor_id, actor) = match viewer {
+            Viewer::Signed(p) if p.is_admin() => (Some(p.user_id), "admin"),
+            Viewer::Signed(p) => (Some(p.user_id), "user"),
+            Viewer::Guest { .. } => (None, "guest"),
+        };
+        self.move_to(id, OrderStatus::Cancelled, actor_id, actor, Some("cancelled by request".into()), ctx).await
+    }
+
+    /// An admin's status change.
+    pub async fn set_status(
+        &self,
+        principal: &Principal,
+        id: OrderId,
+        to: OrderStatus,
+        ctx: &RequestContext,
+    ) -> Result<OrderRecord> {
+        crate::admin::require_admin(principal)?;
+        self.move_to(id, to, Some(principal.user_id), "admin", None, ctx).await
+    }
+
+    /// Moves an order to `to` if the lifecycle allows it from where it is
+    /// now, restocking when the goods come back. A concurrent change is
+    /// re-read and re-judged, so a stock return happens exactly once.
+    async fn move_to(
+        &self,
+        id: OrderId,
+        to: OrderStatus,
+        actor_id: Option<UserId>,
+        actor: &str,
+        reason: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<OrderRecord> {
+        loop {
+            let order = self.store.order(id).await?.ok_or_else(not_found)?;
+            order.status.transition(to)?;
+            let change = StatusChange {
+                from: order.status,
+                to,
+                payment_status: to.payment_status(order.payment_status),
+                restock: OrderStatus::restocks(order.status, to),
+                actor_id,
+                actor: actor.to_string(),
+                reason: reason.clone(),
+                now: Timestamp::now(),
+                audit: ctx.audit(
+                    actor_id,
+                    "order.status_changed",
+                    Some(("order", id.to_string())),
+                    json!({ "from": order.status.as_str(), "to": to.as_str(), "by": actor }),
+                ),
+            };
+            match self.store.change_order_status(id, &change).await? {
+                StatusOutcome::Changed(order) => return Ok(*order),
+                StatusOutcome::Moved(_) => continue,
+                StatusOutcome::NotFound => return Err(not_found()),
+            }
+        }
+    }
+
+    /// Cancels unpaid orders left pending longer than `ttl`, returning their
+    /// stock. Safe on several servers at once: each cancellation is
+    /// conditional on the order still being pending, so exactly one wins.
+    pub async fn expire_unpaid(&self, ttl: Duration) -> Result<u64> {
+        let placed_before = Timestamp::from_millis(Timestamp::now().millis() - ttl.as_millis() as i64);
+        let stale = self.store.stale_pending_orders(placed_before, 200).await?;
+        let mut cancelled = 0;
+        let ctx = RequestContext::default();
+        for id in stale {
+            let change = StatusChange {
+                from: OrderStatus::Pending,
+                to: OrderStatus::Cancelled,
+                payment_status: emporium_domain::orders::PaymentStatus::Unpaid,
+                restock: true,
+                actor_id: None,
+                actor: "system".into(),
+                reason: Some("not paid in time".into()),
+                now: Timestamp::now(),
+                audit: ctx.audit(
+                    None,
+                    "order.status_changed",
+                    Some(("order", id.to_string())),
+                    json!({ "from": "pending", "to": "cancelled", "by": "system" }),
+                ),
+            };
+            if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
+    }
+
+    pub async fn purge_idempotency_keys(&self) -> Result<u64> {
+        Ok(self.store.purge_idempotency_keys(Timestamp::now().minus_secs(IDEMPOTENCY_WINDOW.as_secs() as i64)).await?)
+    }
+}

@@ -1,0 +1,119 @@
+use async_trait::async_trait;
+use emporium_domain::ids::{CartId, ProductId, UserId};
+use emporium_domain::time::Timestamp;
+use emporium_store::rows::CartLineRow;
+use emporium_store::sql::orders as sql;
+use emporium_store::{CartLine, CartStore, StoreResult};
+
+use crate::PostgresStore;
+
+#[async_trait]
+impl CartStore for PostgresStore {
+    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<CartId> {
+        if let Some(id) =
+            sqlx::query_scalar::<_, i64>(sql::SELECT_USER_CART).bind(user_id.get()).fetch_optional(&self.pool).await?
+        {
+            return Ok(CartId::new(id));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::INSERT_USER_CART).bind(user_id.get()).bind(now.millis()).execute(&mut *tx).await?;
+        let id: i64 = sqlx::query_scalar(sql::SELECT_USER_CART).bind(user_id.get()).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(CartId::new(id))
+    }
+
+    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>> {
+        let id: Option<i64> = sqlx::query_scalar(sql::TOUCH_GUEST_CART)
+            .bind(key_hash)
+            .bind(now.millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(CartId::new))
+    }
+
+    async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId> {
+        let id: i64 =
+            sqlx::query_scalar(sql::INSERT_GUEST_CART).bind(key_hash).bind(now.millis()).fetch_one(&self.pool).await?;
+        Ok(CartId::new(id))
+    }
+
+    async fn cart_lines(&self, cart: CartId) -> StoreResult<Vec<CartLine>> {
+        let rows: Vec<CartLineRow> =
+            sqlx::query_as(sql::SELECT_CART_LINES).bind(cart.get()).fetch_all(&self.pool).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if quantity <= 0 {
+            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(&mut *tx).await?;
+        } else {
+            sqlx::query(sql::UPSERT_CART_LINE)
+                .bind(cart.get())
+                .bind(product.get())
+                .bind(quantity)
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_cart_line(&self, cart: CartId, product: ProductId, now: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(sql::DELETE_CART_LINE)
+            .bind(cart.get())
+            .bind(product.get())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    async fn clear_cart(&self, cart: CartId, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::CLEAR_CART).bind(cart.get()).execute(&mut *tx).await?;
+        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn merge_guest_cart(&self, key_hash: &str, into: CartId, now: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let Some(guest) =
+            sqlx::query_scalar::<_, i64>(sql::SELECT_GUEST_CART_ID).bind(key_hash).fetch_optional(&mut *tx).await?
+        else {
+            return Ok(false);
+        };
+        let lines: Vec<(i64, i64, i64, i64)> =
+            sqlx::query_as(sql::SELECT_MERGE_LINES).bind(guest).bind(into.get()).fetch_all(&mut *tx).await?;
+        for (product, incoming, stock, existing) in lines {
+            let merged = emporium_domain::orders::merged_quantity(existing, incoming, stock);
+            if merged > 0 {
+                sqlx::query(sql::UPSERT_CART_LINE)
+                    .bind(into.get())
+                    .bind(product)
+                    .bind(merged)
+                    .bind(now.millis())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(sql::DELETE_CART).bind(guest).execute(&mut *tx).await?;
+        sqlx::query(sql::TOUCH_CART).bind(into.get()).bind(now.millis()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn purge_guest_carts(&self, untouched_since: Timestamp) -> StoreResult<u64> {
+        Ok(sqlx::query(sql::PURGE_GUEST_CARTS)
+            .bind(untouched_since.millis())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}

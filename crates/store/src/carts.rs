@@ -1,0 +1,50 @@
+//! Shopping carts: a user's, found by account, or a guest's, found by key.
+
+use async_trait::async_trait;
+use emporium_domain::ids::{CartId, ProductId, UserId};
+use emporium_domain::money::{Money, Percent};
+use emporium_domain::time::Timestamp;
+
+use crate::StoreResult;
+
+/// A cart line's product as it is now, live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartProduct {
+    pub name: String,
+    pub price: Money,
+    pub discount: Percent,
+    pub image: Option<String>,
+    pub stock: i64,
+    pub available: bool,
+    /// Removed from the catalog since it was added.
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartLine {
+    pub product_id: ProductId,
+    pub quantity: i64,
+    pub product: CartProduct,
+}
+
+#[async_trait]
+pub trait CartStore {
+    /// The user's cart, made on first use.
+    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<CartId>;
+    /// The guest cart with this key hash, if it exists; marks it as used.
+    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>>;
+    async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId>;
+    /// Lines in the order they were added.
+    async fn cart_lines(&self, cart: CartId) -> StoreResult<Vec<CartLine>>;
+    /// Sets a line's quantity; 0 removes the line.
+    async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()>;
+    /// `false` when the product was not in the cart.
+    async fn remove_cart_line(&self, cart: CartId, product: ProductId, now: Timestamp) -> StoreResult<bool>;
+    async fn clear_cart(&self, cart: CartId, now: Timestamp) -> StoreResult<()>;
+    /// Moves a guest cart's lines into `into` (quantities added, capped at
+    /// stock, never below what `into` had) and deletes the guest cart, so its
+    /// key is spent. `false` when there is no such guest cart.
+    async fn merge_guest_cart(&self, key_hash: &str, into: CartId, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes guest carts not used since `untouched_since`; returns how many.
+    async fn purge_guest_carts(&self, untouched_since: Timestamp) -> StoreResult<u64>;
+}

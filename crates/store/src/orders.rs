@@ -1,0 +1,147 @@
+//! Orders: placing them (taking stock atomically), reading them, and moving
+//! them through their lifecycle.
+
+use async_trait::async_trait;
+use emporium_domain::address::ShippingAddress;
+use emporium_domain::ids::{CartId, OrderId, ProductId, UserId};
+use emporium_domain::money::{Money, Percent};
+use emporium_domain::orders::{OrderStatus, PaymentStatus, Quantity, Totals};
+use emporium_domain::paging::Page;
+use emporium_domain::time::Timestamp;
+
+use crate::{NewAuditEntry, StoreResult};
+
+/// A retried `POST /orders` is recognised by (scope, key); the hash tells a
+/// true retry from a different order under the same key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// `user:<id>` or `guest:<email>`.
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+    /// Claims older than this are forgotten.
+    pub not_before: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: Option<UserId>,
+    pub email: String,
+    pub currency: String,
+    pub shipping_address: ShippingAddress,
+    pub notes: Option<String>,
+    /// One per product, sorted by product id (see `merge_lines`).
+    pub lines: Vec<(ProductId, Quantity)>,
+    /// The cart the lines came from; it is emptied with the order.
+    pub from_cart: Option<CartId>,
+    pub idempotency: Option<IdempotencyClaim>,
+    pub actor: String,
+    pub now: Timestamp,
+    /// Written with the order; its target id is filled in.
+    pub audit: NewAuditEntry,
+}
+
+/// Why a line could not be taken. Nothing was taken for any line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineProblem {
+    NotFound { product_id: ProductId },
+    Unavailable { product_id: ProductId, name: String },
+    Insufficient { product_id: ProductId, name: String, requested: i64, available: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub enum PlaceOutcome {
+    Placed(Box<OrderRecord>),
+    /// The same key and request were seen before: this is the first order.
+    Replayed(Box<OrderRecord>),
+    /// The key was used before for a different request.
+    IdempotencyMismatch,
+    Refused(LineProblem),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderItemRecord {
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub discount: Percent,
+    pub unit_sell_price: Money,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEventRecord {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    pub actor_id: Option<UserId>,
+    /// `user`, `admin`, `guest` or `system`.
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub id: OrderId,
+    pub user_id: Option<UserId>,
+    pub email: String,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub currency: String,
+    pub totals: Totals,
+    pub shipping_address: ShippingAddress,
+    pub notes: Option<String>,
+    pub items: Vec<OrderItemRecord>,
+    /// Empty in listings; every status change on a single read.
+    pub events: Vec<OrderEventRecord>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<UserId>,
+    pub status: Option<OrderStatus>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// A checked status change, applied only if the order is still at `from`.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub payment_status: PaymentStatus,
+    /// Put every line's quantity back in stock, in the same transaction.
+    pub restock: bool,
+    pub actor_id: Option<UserId>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub now: Timestamp,
+    pub audit: NewAuditEntry,
+}
+
+#[derive(Debug, Clone)]
+pub enum StatusOutcome {
+    Changed(Box<OrderRecord>),
+    /// Someone else moved the order first; it is now at this status.
+    Moved(OrderStatus),
+    NotFound,
+}
+
+#[async_trait]
+pub trait OrderStore {
+    /// In one transaction: takes stock for every line or none (a line short
+    /// of stock refuses the whole order), snapshots prices, records the order,
+    /// its first event and idempotency claim, and empties the source cart.
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOutcome>;
+    async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
+    /// Newest first, without events.
+    async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;
+    async fn change_order_status(&self, id: OrderId, change: &StatusChange) -> StoreResult<StatusOutcome>;
+    /// Unpaid pending orders placed before `placed_before`, oldest first.
+    async fn stale_pending_orders(&self, placed_before: Timestamp, limit: u32) -> StoreResult<Vec<OrderId>>;
+    async fn purge_idempotency_keys(&self, older_than: Timestamp) -> StoreResult<u64>;
+}

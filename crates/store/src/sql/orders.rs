@@ -1,0 +1,67 @@
+//! Cart and order SQL both backends share.
+
+// Carts.
+pub const INSERT_USER_CART: &str =
+    "INSERT INTO carts (user_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (user_id) DO NOTHING";
+pub const SELECT_USER_CART: &str = "SELECT id FROM carts WHERE user_id = $1";
+pub const TOUCH_GUEST_CART: &str = "UPDATE carts SET updated_at = $2 WHERE key_hash = $1 RETURNING id";
+pub const INSERT_GUEST_CART: &str =
+    "INSERT INTO carts (key_hash, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id";
+pub const TOUCH_CART: &str = "UPDATE carts SET updated_at = $2 WHERE id = $1";
+pub const SELECT_CART_LINES: &str = "SELECT ci.product_id, ci.quantity, p.name, p.price_minor, p.discount_bp, p.images, p.stock, p.available, \
+     (p.deleted_at IS NOT NULL) AS deleted FROM cart_items ci JOIN products p ON p.id = ci.product_id \
+     WHERE ci.cart_id = $1 ORDER BY ci.added_at, ci.product_id";
+pub const UPSERT_CART_LINE: &str = "INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity";
+pub const DELETE_CART_LINE: &str = "DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2";
+pub const CLEAR_CART: &str = "DELETE FROM cart_items WHERE cart_id = $1";
+pub const SELECT_GUEST_CART_ID: &str = "SELECT id FROM carts WHERE key_hash = $1";
+pub const SELECT_MERGE_LINES: &str = "SELECT ci.product_id, ci.quantity, p.stock, COALESCE(mine.quantity, 0) AS existing \
+     FROM cart_items ci JOIN products p ON p.id = ci.product_id \
+     LEFT JOIN cart_items mine ON mine.cart_id = $2 AND mine.product_id = ci.product_id \
+     WHERE ci.cart_id = $1 ORDER BY ci.added_at, ci.product_id";
+pub const DELETE_CART: &str = "DELETE FROM carts WHERE id = $1";
+pub const PURGE_GUEST_CARTS: &str = "DELETE FROM carts WHERE user_id IS NULL AND updated_at < $1";
+
+// Orders.
+pub const DELETE_EXPIRED_CLAIM: &str = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3";
+pub const SELECT_CLAIM: &str = "SELECT request_hash, order_id FROM idempotency_keys WHERE scope = $1 AND key = $2";
+pub const INSERT_CLAIM: &str =
+    "INSERT INTO idempotency_keys (scope, key, request_hash, order_id, created_at) VALUES ($1, $2, $3, $4, $5)";
+/// Takes `$2` of a live, available product only if that many are in stock:
+/// the one statement that makes overselling impossible.
+pub const TAKE_STOCK: &str = "UPDATE products SET stock = stock - $2, version = version + 1, updated_at = $3 \
+     WHERE id = $1 AND deleted_at IS NULL AND available = TRUE AND stock >= $2 \
+     RETURNING name, price_minor, discount_bp";
+pub const DIAGNOSE_PRODUCT: &str =
+    "SELECT name, stock, available, (deleted_at IS NOT NULL) AS deleted FROM products WHERE id = $1";
+pub const RETURN_STOCK: &str =
+    "UPDATE products SET stock = stock + $2, version = version + 1, updated_at = $3 WHERE id = $1";
+pub const INSERT_ORDER: &str = "INSERT INTO orders (user_id, email, email_key, status, payment_status, currency, subtotal_minor, \
+     discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version) \
+     VALUES ($1, $2, $3, 'pending', 'unpaid', $4, $5, $6, $7, $8, $9, $10, $10, 0) RETURNING id";
+pub const INSERT_ORDER_ITEM: &str = "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, discount_bp, \
+     unit_sell_price_minor, line_total_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub const INSERT_ORDER_EVENT: &str = "INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const ORDER_COLUMNS: &str = "id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, total_minor, \
+     shipping_address, notes, created_at, updated_at, version";
+pub const SELECT_ORDER: &str = "SELECT id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, \
+     total_minor, shipping_address, notes, created_at, updated_at, version FROM orders WHERE id = $1";
+pub const ITEM_COLUMNS: &str =
+    "order_id, product_id, name, quantity, unit_price_minor, discount_bp, unit_sell_price_minor, line_total_minor";
+pub const SELECT_ORDER_ITEMS: &str = "SELECT order_id, product_id, name, quantity, unit_price_minor, discount_bp, unit_sell_price_minor, \
+     line_total_minor FROM order_items WHERE order_id = $1 ORDER BY id";
+pub const SELECT_ORDER_EVENTS: &str =
+    "SELECT from_status, to_status, actor_id, actor, reason, at FROM order_events WHERE order_id = $1 ORDER BY id";
+/// `$1` user, `$2` status, `$3` since, `$4` until; each NULL for any.
+pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4)";
+pub const CHANGE_STATUS: &str = "UPDATE orders SET status = $3, payment_status = $4, updated_at = $5, version = version + 1 \
+     WHERE id = $1 AND status = $2";
+pub const SELECT_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
+pub const SELECT_ITEM_QUANTITIES: &str =
+    "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id";
+pub const STALE_PENDING: &str = "SELECT id FROM orders WHERE status = 'pending' AND payment_status = 'unpaid' AND created_at < $1 \
+     ORDER BY created_at, id LIMIT $2";
+pub const PURGE_CLAIMS: &str = "DELETE FROM idempotency_keys WHERE created_at < $1";
+/// Keeps an account's orders for the books, without the person in them.
+pub const ANONYMISE_ORDERS: &str = "UPDATE orders SET email = 'anonymised@invalid', email_key = 'anonymised@invalid', shipping_address = $2, notes = NULL WHERE user_id = $1";
