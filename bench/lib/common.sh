@@ -248,6 +248,29 @@ rss_kib() {
 }
 
 # ------------------------------------------------------------------ load ---
+# How many cores something else keeps busy, over 1 s while our server idles.
+# wrk and the server share this machine's cores with everything else running
+# on it (a build, a test suite), which lowers and scatters the figures.
+BG_CPU=()
+background_cpu() {
+    local busy
+    busy=$(python3 - <<'PY'
+import os, time
+def snap():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+t0, i0 = snap(); time.sleep(1); t1, i1 = snap()
+dt = t1 - t0
+print(f"{(dt - (i1 - i0)) / dt * os.cpu_count():.2f}" if dt else "0.00")
+PY
+    ) || busy="null"
+    BG_CPU+=("$busy")
+    if [[ "$busy" != null ]] && python3 -c "import sys; sys.exit(0 if float('$busy') > 0.25 else 1)"; then
+        log "WARNING: other processes keep $busy cores busy; the figures will be lower and noisier than on an idle machine"
+    fi
+}
+
 # precheck NAME PATH: one request with curl; anything but HTTP 200 is fatal.
 # The body is kept in $WORK_DIR/precheck-NAME.body for the mode to inspect.
 precheck() {
@@ -297,6 +320,7 @@ write_report() {
         --mode "$mode" --results-dir "$WORK_DIR/results" --out "$RESULTS_FILE" \
         --backend "$BACKEND" --products "$SEEDED_PRODUCTS" --categories "$SEEDED_CATEGORIES" \
         --connections "$CONNECTIONS" --threads "$THREADS" --duration "$DURATION_S" \
+        --background-cpu "$(IFS=,; echo "${BG_CPU[*]}")" \
         --peak-rss-kib "$(rss_kib VmHWM)" --rss-kib "$(rss_kib VmRSS)" \
         --load-tool "$(load_tool_version)" \
         --git-rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \

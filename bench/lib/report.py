@@ -36,6 +36,7 @@ def parse_args():
     a.add_argument("--connections", type=int, required=True)
     a.add_argument("--threads", type=int, required=True)
     a.add_argument("--duration", type=int, required=True)
+    a.add_argument("--background-cpu", default="", help="comma-separated cores busy elsewhere")
     a.add_argument("--peak-rss-kib", type=int, required=True)
     a.add_argument("--rss-kib", type=int, required=True)
     a.add_argument("--load-tool", default="wrk")
@@ -85,6 +86,12 @@ def main():
         ep["ratio"] = ep["rps"] / health if health else None
 
     peak_rss_mib = args.peak_rss_kib / 1024
+    background = []
+    for v in filter(None, args.background_cpu.split(",")):
+        try:
+            background.append(float(v))
+        except ValueError:
+            background.append(None)
 
     # ---- targets ----
     targets = {}
@@ -135,6 +142,9 @@ def main():
         )
     print(file=out)
     print(f"peak RSS: {peak_rss_mib:.1f} MiB (VmHWM; now {args.rss_kib / 1024:.1f} MiB)", file=out)
+    if any(b is not None and b > 0.25 for b in background):
+        shown = ", ".join("?" if b is None else f"{b:.2f}" for b in background)
+        print(f"note: other processes kept {shown} cores busy (before / after): figures are low and noisy", file=out)
     print(file=out)
     for key, t in targets.items():
         value = "not measured" if t["value"] is None else t["value"]
@@ -150,7 +160,13 @@ def main():
         "connections": args.connections,
         "threads": args.threads,
         "duration_s": args.duration,
-        "machine": {"cores": os.cpu_count(), "cpu": cpu_model()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu_model(),
+            # Cores kept busy by other processes just before the first and
+            # after the last run (the server idle): above ~0.25, figures are low.
+            "background_cpu_cores": background,
+        },
         "load_tool": args.load_tool,
         "git_rev": args.git_rev,
         "endpoints": {

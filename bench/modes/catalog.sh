@@ -75,6 +75,7 @@ mode_catalog() {
     fi
 
     local path names=()
+    background_cpu
     for entry in "${selected[@]}"; do
         name=${entry%%|*}
         path=${entry#*|}
@@ -87,6 +88,7 @@ mode_catalog() {
         names+=("$name")
     done
 
+    background_cpu
     write_report catalog "${names[@]}"
 }
 

@@ -9,3 +9,4 @@ mod accounts;
 mod admin;
 mod catalog;
 mod conventions;
+mod orders;
