@@ -91,6 +91,9 @@ pub struct ServeArgs {
     /// Guest carts untouched for this long are deleted [default: 30d]
     #[arg(long, env = "EMPORIUM_CART_TTL")]
     pub cart_ttl: Option<String>,
+    /// How long catalog reads may be served from memory; 0s turns it off [default: 1s]
+    #[arg(long, env = "EMPORIUM_CATALOG_CACHE_TTL")]
+    pub catalog_cache_ttl: Option<String>,
     /// How often the background sweep runs (expired orders, old carts) [default: 30s]
     #[arg(long, env = "EMPORIUM_SWEEP_INTERVAL")]
     pub sweep_interval: Option<String>,
@@ -123,6 +126,7 @@ struct FileConfig {
     order_ttl: Option<String>,
     cart_ttl: Option<String>,
     sweep_interval: Option<String>,
+    catalog_cache_ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +203,7 @@ pub struct Config {
     pub order_ttl: Duration,
     pub cart_ttl: Duration,
     pub sweep_interval: Duration,
+    pub catalog_cache_ttl: Duration,
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -381,6 +386,10 @@ impl Config {
                 pick(serve.sweep_interval, file.sweep_interval.take()),
                 Duration::from_secs(30),
             )?,
+            catalog_cache_ttl: match pick(serve.catalog_cache_ttl, file.catalog_cache_ttl.take()) {
+                Some(v) if matches!(v.trim(), "0" | "0s" | "off") => Duration::ZERO,
+                other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
+            },
         })
     }
 
@@ -407,6 +416,7 @@ impl Config {
             order_ttl: Duration::from_secs(30 * 60),
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(30),
+            catalog_cache_ttl: Duration::from_secs(1),
         }
     }
 }

@@ -51,7 +51,7 @@ impl Application {
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
         };
-        let services = Services::new(store.clone(), auth, config.currency.clone());
+        let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl);
         if let Some((email, password)) = &config.admin {
             services
                 .accounts

@@ -118,7 +118,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 access_token_ttl: std::time::Duration::from_secs(60),
                 refresh_token_ttl: std::time::Duration::from_secs(60),
             };
-            let services = emporium_service::Services::new(store.clone(), auth, "USD".into());
+            let services =
+                emporium_service::Services::new(store.clone(), auth, "USD".into(), std::time::Duration::ZERO);
             let user = services.accounts.ensure_admin(email, password, username).await?;
             store.close().await;
             println!("admin {} ({}) is ready, id {}", user.username, user.email, user.id);

@@ -13,6 +13,7 @@ use emporium_store::{CategoryRecord, CategoryRemoval, NewAuditEntry, ProductReco
 use serde_json::json;
 
 use crate::admin::require_admin;
+use crate::read_cache::CatalogCache;
 use crate::{Principal, RequestContext};
 
 /// A category as a client asked for it, before the parent is looked up.
@@ -37,6 +38,7 @@ pub struct CategoryPatch {
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn Store>,
+    cache: Arc<CatalogCache>,
 }
 
 fn version_conflict(current: i64, sent: i64) -> Error {
@@ -46,12 +48,16 @@ fn version_conflict(current: i64, sent: i64) -> Error {
 }
 
 impl Catalog {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, cache: Arc<CatalogCache>) -> Self {
+        Self { store, cache }
     }
 
-    pub async fn categories(&self) -> Result<Vec<CategoryRecord>> {
-        Ok(self.store.list_categories().await?)
+    pub async fn categories(&self) -> Result<Arc<Vec<CategoryRecord>>> {
+        let store = self.store.clone();
+        self.cache
+            .categories
+            .get_or_load(String::new(), async move { Ok(Arc::new(store.list_categories().await?)) })
+            .await
     }
 
     /// `None` when there is no such category.
@@ -99,6 +105,7 @@ impl Catalog {
             StoreError::ForeignKeyViolation => Error::field("parent", "does not exist"),
             other => other.into(),
         })?;
+        self.cache.invalidate();
         let entry = ctx.audit(
             Some(principal.user_id),
             "category.created",
@@ -151,6 +158,7 @@ impl Catalog {
             },
         )?;
         let record = updated.ok_or_else(|| version_conflict(current.version + 1, current.version))?;
+        self.cache.invalidate();
         let entry = ctx.audit(
             Some(principal.user_id),
             "category.updated",
@@ -175,6 +183,7 @@ impl Catalog {
                 return Err(Error::Conflict("The category still has sub-categories; move or delete them first".into()));
             }
         }
+        self.cache.invalidate();
         let entry = ctx.audit(
             Some(principal.user_id),
             "category.deleted",
@@ -189,16 +198,24 @@ impl Catalog {
     pub async fn products(
         &self,
         category: Option<&CategoryKey>,
-        mut filter: ProductFilter,
+        filter: ProductFilter,
         page: Page,
-    ) -> Result<(Vec<ProductRecord>, u64)> {
-        if let Some(key) = category {
-            match self.find_category(key).await? {
-                Some(c) => filter.category = Some(c.id),
-                None => return Ok((Vec::new(), 0)),
-            }
-        }
-        Ok(self.store.list_products(&filter, page).await?)
+    ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
+        let key = format!("{category:?}|{filter:?}|{page:?}");
+        let (catalog, category) = (self.clone(), category.cloned());
+        self.cache
+            .listings
+            .get_or_load(key, async move {
+                let mut filter = filter;
+                if let Some(key) = category {
+                    match catalog.find_category(&key).await? {
+                        Some(c) => filter.category = Some(c.id),
+                        None => return Ok(Arc::new((Vec::new(), 0))),
+                    }
+                }
+                Ok(Arc::new(catalog.store.list_products(&filter, page).await?))
+            })
+            .await
     }
 
     /// The products of one category (and its sub-categories); 404 if it does not exist.
@@ -207,12 +224,29 @@ impl Catalog {
         key: &CategoryKey,
         mut filter: ProductFilter,
         page: Page,
-    ) -> Result<(Vec<ProductRecord>, u64)> {
+    ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
         filter.category = Some(self.category(key).await?.id);
-        Ok(self.store.list_products(&filter, page).await?)
+        let cache_key = format!("in|{filter:?}|{page:?}");
+        let store = self.store.clone();
+        self.cache
+            .listings
+            .get_or_load(cache_key, async move { Ok(Arc::new(store.list_products(&filter, page).await?)) })
+            .await
     }
 
-    pub async fn product(&self, id: ProductId) -> Result<ProductRecord> {
+    /// A product as the storefront shows it (possibly from the read cache).
+    pub async fn product(&self, id: ProductId) -> Result<Arc<ProductRecord>> {
+        let store = self.store.clone();
+        let found = self
+            .cache
+            .products
+            .get_or_load(id.get(), async move { Ok(store.product(id).await?.map(Arc::new)) })
+            .await?;
+        found.ok_or_else(|| Error::NotFound("Product not found".into()))
+    }
+
+    /// The product as stored right now, for changing it.
+    async fn fresh_product(&self, id: ProductId) -> Result<ProductRecord> {
         self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))
     }
 
@@ -251,6 +285,7 @@ impl Catalog {
             .insert_product(&draft, Some(principal.user_id), Timestamp::now(), &entry)
             .await
             .map_err(Self::product_write_error)
+            .inspect(|_| self.cache.invalidate())
     }
 
     /// Applies a partial update. With `expected_version` (the client's `__v`
@@ -267,7 +302,7 @@ impl Catalog {
     ) -> Result<ProductRecord> {
         require_admin(principal)?;
         for _attempt in 0..5 {
-            let current = self.product(id).await?;
+            let current = self.fresh_product(id).await?;
             if let Some(sent) = expected_version
                 && sent != current.version
             {
@@ -294,9 +329,12 @@ impl Catalog {
                 .await
                 .map_err(Self::product_write_error)?;
             match updated {
-                Some(record) => return Ok(record),
+                Some(record) => {
+                    self.cache.invalidate();
+                    return Ok(record);
+                }
                 None if expected_version.is_some() => {
-                    let now = self.product(id).await?;
+                    let now = self.fresh_product(id).await?;
                     return Err(version_conflict(now.version, current.version));
                 }
                 None => continue,
@@ -309,6 +347,7 @@ impl Catalog {
         require_admin(principal)?;
         let entry = ctx.audit(Some(principal.user_id), "product.deleted", Some(("product", id.to_string())), json!({}));
         if self.store.delete_product(id, Timestamp::now(), &entry).await? {
+            self.cache.invalidate();
             Ok(())
         } else {
             Err(Error::NotFound("Product not found".into()))

@@ -7,6 +7,7 @@ pub mod carts;
 pub mod catalog;
 pub mod orders;
 pub mod passwords;
+pub mod read_cache;
 pub mod secret;
 pub mod tokens;
 
@@ -76,12 +77,19 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>, auth: tokens::AuthSettings, currency: String) -> Self {
+    /// `catalog_cache_ttl` is how long catalog reads may be served from memory (zero: never).
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: tokens::AuthSettings,
+        currency: String,
+        catalog_cache_ttl: std::time::Duration,
+    ) -> Self {
         let accounts = Accounts::new(store.clone(), auth);
         let admin = Admin::new(store.clone());
-        let catalog = Catalog::new(store.clone());
+        let cache = Arc::new(read_cache::CatalogCache::new(catalog_cache_ttl));
+        let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
-        let orders = Orders::new(store.clone(), currency);
+        let orders = Orders::new(store.clone(), currency, cache);
         Self { store, accounts, admin, catalog, carts, orders }
     }
 }

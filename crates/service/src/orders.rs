@@ -17,6 +17,7 @@ use emporium_store::{
 use serde_json::json;
 
 use crate::carts::CartHandle;
+use crate::read_cache::CatalogCache;
 use crate::{Principal, RequestContext};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -56,6 +57,8 @@ pub struct Placed {
 pub struct Orders {
     store: Arc<dyn Store>,
     currency: String,
+    /// Orders change stock, which the catalog cache shows.
+    catalog_cache: Arc<CatalogCache>,
 }
 
 fn not_found() -> Error {
@@ -73,8 +76,8 @@ fn refusal(problem: LineProblem) -> Error {
 }
 
 impl Orders {
-    pub fn new(store: Arc<dyn Store>, currency: String) -> Self {
-        Self { store, currency }
+    pub fn new(store: Arc<dyn Store>, currency: String, catalog_cache: Arc<CatalogCache>) -> Self {
+        Self { store, currency, catalog_cache }
     }
 
     /// The store's one currency (ISO 4217).
@@ -149,7 +152,10 @@ impl Orders {
             outcome = self.store.place_order(&order).await;
         }
         match outcome? {
-            PlaceOutcome::Placed(order) => Ok(Placed { order: *order, replayed: false }),
+            PlaceOutcome::Placed(order) => {
+                self.catalog_cache.invalidate();
+                Ok(Placed { order: *order, replayed: false })
+            }
             PlaceOutcome::Replayed(order) => Ok(Placed { order: *order, replayed: true }),
             PlaceOutcome::IdempotencyMismatch => {
                 Err(Error::Conflict("This Idempotency-Key was already used for a different order request".into()))
@@ -244,7 +250,12 @@ impl Orders {
                 ),
             };
             match self.store.change_order_status(id, &change).await? {
-                StatusOutcome::Changed(order) => return Ok(*order),
+                StatusOutcome::Changed(order) => {
+                    if change.restock {
+                        self.catalog_cache.invalidate();
+                    }
+                    return Ok(*order);
+                }
                 StatusOutcome::Moved(_) => continue,
                 StatusOutcome::NotFound => return Err(not_found()),
             }
@@ -277,6 +288,7 @@ impl Orders {
                 ),
             };
             if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
+                self.catalog_cache.invalidate();
                 cancelled += 1;
             }
         }

@@ -90,8 +90,8 @@ async fn list_products(State(state): State<AppState>, mut q: Params) -> ApiResul
     let (filter, page) = listing(&mut q);
     let category = q.parse("category", CategoryKey::parse);
     q.finish()?;
-    let (products, total) = state.services.catalog.products(category.as_ref(), filter, page).await?;
-    Ok(products_reply(&products, total, page))
+    let listing = state.services.catalog.products(category.as_ref(), filter, page).await?;
+    Ok(products_reply(&listing.0, listing.1, page))
 }
 
 /// One product.
@@ -99,7 +99,7 @@ async fn list_products(State(state): State<AppState>, mut q: Params) -> ApiResul
     responses((status = 200, body = Envelope<ProductView>), (status = 404, body = ErrorEnvelope)))]
 async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Reply<ProductView>> {
     let product = state.services.catalog.product(product_id(&id)?).await?;
-    Ok(Reply::ok(ProductView::from(&product), "Product fetched successfully"))
+    Ok(Reply::ok(ProductView::from(&*product), "Product fetched successfully"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -336,8 +336,8 @@ async fn list_category_products(
     let key = category_key(&id)?;
     let (filter, page) = listing(&mut q);
     q.finish()?;
-    let (products, total) = state.services.catalog.category_products(&key, filter, page).await?;
-    Ok(products_reply(&products, total, page))
+    let listing = state.services.catalog.category_products(&key, filter, page).await?;
+    Ok(products_reply(&listing.0, listing.1, page))
 }
 
 #[derive(Deserialize, ToSchema)]

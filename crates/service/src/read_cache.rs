@@ -1,0 +1,113 @@
+//! A short-lived cache of catalog reads.
+//!
+//! Catalog pages are read far more often than they change, and every read
+//! otherwise costs a few database round trips. Entries live at most `ttl`
+//! (one second by default), and every write this server makes to products or
+//! stock (admin edits, orders, cancellations) drops them all at once by
+//! bumping a generation number. Another server's writes show here within
+//! `ttl`; money is never taken on a cached figure, because placing an order
+//! re-checks stock and price inside its own transaction.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use emporium_domain::Result;
+
+struct Entry<V> {
+    stored: Instant,
+    generation: u64,
+    value: V,
+}
+
+impl<V: Clone> Clone for Entry<V> {
+    fn clone(&self) -> Self {
+        Self { stored: self.stored, generation: self.generation, value: self.value.clone() }
+    }
+}
+
+/// One kind of cached read, keyed by `K`.
+pub struct TtlCache<K, V> {
+    entries: quick_cache::sync::Cache<K, Entry<V>>,
+    ttl: Duration,
+    generation: Arc<AtomicU64>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    fn new(capacity: usize, ttl: Duration, generation: Arc<AtomicU64>) -> Self {
+        Self { entries: quick_cache::sync::Cache::new(capacity), ttl, generation }
+    }
+
+    /// The cached value, or `load`'s (which is then kept).
+    pub async fn get_or_load<F>(&self, key: K, load: F) -> Result<V>
+    where
+        F: Future<Output = Result<V>>,
+    {
+        if self.ttl.is_zero() {
+            return load.await;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(entry) = self.entries.get(&key)
+            && entry.generation == generation
+            && entry.stored.elapsed() < self.ttl
+        {
+            return Ok(entry.value);
+        }
+        let value = load.await?;
+        // Only keep it if nothing changed while it was loading.
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.entries.insert(key, Entry { stored: Instant::now(), generation, value: value.clone() });
+        }
+        Ok(value)
+    }
+}
+
+/// The catalog's cached reads and the switch that drops them.
+pub struct CatalogCache {
+    generation: Arc<AtomicU64>,
+    pub products: TtlCache<i64, Option<Arc<emporium_store::ProductRecord>>>,
+    pub listings: TtlCache<String, Arc<(Vec<emporium_store::ProductRecord>, u64)>>,
+    pub categories: TtlCache<String, Arc<Vec<emporium_store::CategoryRecord>>>,
+}
+
+impl CatalogCache {
+    pub fn new(ttl: Duration) -> Self {
+        let generation = Arc::new(AtomicU64::new(0));
+        Self {
+            products: TtlCache::new(20_000, ttl, generation.clone()),
+            listings: TtlCache::new(5_000, ttl, generation.clone()),
+            categories: TtlCache::new(100, ttl, generation.clone()),
+            generation,
+        }
+    }
+
+    /// Something in the catalog (or its stock) changed: forget everything.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_cached_until_invalidated() {
+        let cache = CatalogCache::new(Duration::from_secs(60));
+        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
+        assert_eq!(cache.listings.get_or_load("k".into(), load(1)).await.unwrap().1, 1);
+        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1, "cached");
+        cache.invalidate();
+        assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3, "reloaded after a write");
+    }
+
+    #[tokio::test]
+    async fn zero_ttl_never_caches() {
+        let cache = CatalogCache::new(Duration::ZERO);
+        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
+        cache.listings.get_or_load("k".into(), load(1)).await.unwrap();
+        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 2);
+    }
+}
