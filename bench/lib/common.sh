@@ -2,8 +2,9 @@
 # Shared steps of every benchmark mode: sourced by bench/run, not run alone.
 #
 # A mode (bench/modes/<name>.sh) defines `mode_<name>` and uses these:
-#   ensure_wrk, build_binary, setup_database, make_data_dir, emporium_exec,
-#   start_server, precheck, load_run, rss_kib, write_report.
+#   ensure_wrk, build_binary, make_data_dir, setup_database, emporium_exec,
+#   CHILD_PID + wait_child (long one-shot steps), start_server, background_cpu,
+#   precheck, load_run, rss_kib, write_report.
 # Everything started here is stopped by `cleanup` (installed as an EXIT trap).
 
 # A bad setting: exit 2, like a bad command line.

@@ -144,7 +144,8 @@ def main():
     print(f"peak RSS: {peak_rss_mib:.1f} MiB (VmHWM; now {args.rss_kib / 1024:.1f} MiB)", file=out)
     if any(b is not None and b > 0.25 for b in background):
         shown = ", ".join("?" if b is None else f"{b:.2f}" for b in background)
-        print(f"note: other processes kept {shown} cores busy (before / after): figures are low and noisy", file=out)
+        print(f"note: other processes kept {shown} cores busy (before each run, after the last): "
+              "figures are low and noisy", file=out)
     print(file=out)
     for key, t in targets.items():
         value = "not measured" if t["value"] is None else t["value"]
@@ -163,8 +164,8 @@ def main():
         "machine": {
             "cores": os.cpu_count(),
             "cpu": cpu_model(),
-            # Cores kept busy by other processes just before the first and
-            # after the last run (the server idle): above ~0.25, figures are low.
+            # Cores kept busy by other processes before each run and after the
+            # last (our server idle): above ~0.25, the figures are low.
             "background_cpu_cores": background,
         },
         "load_tool": args.load_tool,

@@ -75,7 +75,6 @@ mode_catalog() {
     fi
 
     local path names=()
-    background_cpu
     for entry in "${selected[@]}"; do
         name=${entry%%|*}
         path=${entry#*|}
@@ -84,6 +83,7 @@ mode_catalog() {
         path=${path//\{word\}/$word}
         precheck "$name" "$path"
         warn_if_empty "$name" "$WORK_DIR/precheck-$name.body"
+        background_cpu # before each run and after the last: is the machine ours?
         load_run "$name" "$path"
         names+=("$name")
     done
