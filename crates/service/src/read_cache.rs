@@ -5,13 +5,17 @@
 //! (one second by default), and every write this server makes to products or
 //! stock (admin edits, orders, cancellations) drops them all at once by
 //! bumping a generation number. Another server's writes show here within
-//! `ttl`; money is never taken on a cached figure, because placing an order
-//! re-checks stock and price inside its own transaction.
+//! about `ttl`; money is never taken on a cached figure, because placing an
+//! order re-checks stock and price inside its own transaction.
+//!
+//! When an entry expires, one request reloads it while the others keep the
+//! value it replaces (for at most another `ttl`), so a popular page never
+//! sends every waiting request to the database at the same moment.
 
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use emporium_domain::Result;
@@ -20,11 +24,18 @@ struct Entry<V> {
     stored: Instant,
     generation: u64,
     value: V,
+    /// Set by the one request that reloads the entry once it has expired.
+    refreshing: Arc<AtomicBool>,
 }
 
 impl<V: Clone> Clone for Entry<V> {
     fn clone(&self) -> Self {
-        Self { stored: self.stored, generation: self.generation, value: self.value.clone() }
+        Self {
+            stored: self.stored,
+            generation: self.generation,
+            value: self.value.clone(),
+            refreshing: self.refreshing.clone(),
+        }
     }
 }
 
@@ -51,14 +62,27 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         let generation = self.generation.load(Ordering::Acquire);
         if let Some(entry) = self.entries.get(&key)
             && entry.generation == generation
-            && entry.stored.elapsed() < self.ttl
         {
-            return Ok(entry.value);
+            let age = entry.stored.elapsed();
+            if age < self.ttl {
+                return Ok(entry.value);
+            }
+            let someone_else_reloads =
+                entry.refreshing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err();
+            if age < self.ttl * 2 && someone_else_reloads {
+                return Ok(entry.value);
+            }
         }
         let value = load.await?;
         // Only keep it if nothing changed while it was loading.
         if self.generation.load(Ordering::Acquire) == generation {
-            self.entries.insert(key, Entry { stored: Instant::now(), generation, value: value.clone() });
+            let entry = Entry {
+                stored: Instant::now(),
+                generation,
+                value: value.clone(),
+                refreshing: Arc::new(AtomicBool::new(false)),
+            };
+            self.entries.insert(key, entry);
         }
         Ok(value)
     }
@@ -101,6 +125,22 @@ mod tests {
         assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1, "cached");
         cache.invalidate();
         assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3, "reloaded after a write");
+    }
+
+    #[tokio::test]
+    async fn an_expired_entry_is_reloaded_by_one_request_while_others_keep_it() {
+        let cache = CatalogCache::new(Duration::from_millis(20));
+        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
+        cache.listings.get_or_load("k".into(), load(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        // The first request after expiry claims the reload...
+        let entry = cache.listings.entries.get("k").unwrap();
+        assert!(entry.refreshing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok());
+        // ...so a second one is served the previous value instead of loading.
+        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1);
+        // Once it is much older than the TTL, it is never served.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3);
     }
 
     #[tokio::test]
