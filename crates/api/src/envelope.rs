@@ -64,6 +64,22 @@ impl Reply<Option<()>> {
     }
 }
 
+impl<T: Serialize> Reply<T> {
+    /// The body as it would be sent, for the response cache.
+    pub fn to_bytes(&self) -> emporium_domain::Result<Vec<u8>> {
+        serde_json::to_vec(&self.1).map_err(|e| emporium_domain::Error::internal(format!("rendering a response: {e}")))
+    }
+}
+
+/// A 200 JSON response rendered earlier and kept in the read cache.
+pub struct CachedJson(pub std::sync::Arc<Vec<u8>>);
+
+impl IntoResponse for CachedJson {
+    fn into_response(self) -> Response {
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], self.0.as_ref().clone()).into_response()
+    }
+}
+
 impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         (self.0, Json(self.1)).into_response()

@@ -245,6 +245,15 @@ impl Catalog {
         found.ok_or_else(|| Error::NotFound("Product not found".into()))
     }
 
+    /// A rendered catalog response, from the read cache when it is fresh.
+    /// `render` runs on a miss; an error is returned, never kept.
+    pub async fn cached_page<F>(&self, key: String, render: F) -> Result<Arc<Vec<u8>>>
+    where
+        F: std::future::Future<Output = Result<Vec<u8>>>,
+    {
+        self.cache.pages.get_or_load(key, async move { render.await.map(Arc::new) }).await
+    }
+
     /// The product as stored right now, for changing it.
     async fn fresh_product(&self, id: ProductId) -> Result<ProductRecord> {
         self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))

@@ -94,6 +94,8 @@ pub struct CatalogCache {
     pub products: TtlCache<i64, Option<Arc<emporium_store::ProductRecord>>>,
     pub listings: TtlCache<String, Arc<(Vec<emporium_store::ProductRecord>, u64)>>,
     pub categories: TtlCache<String, Arc<Vec<emporium_store::CategoryRecord>>>,
+    /// Whole rendered responses of public catalog reads, keyed by request.
+    pub pages: TtlCache<String, Arc<Vec<u8>>>,
 }
 
 impl CatalogCache {
@@ -103,6 +105,7 @@ impl CatalogCache {
             products: TtlCache::new(20_000, ttl, generation.clone()),
             listings: TtlCache::new(5_000, ttl, generation.clone()),
             categories: TtlCache::new(100, ttl, generation.clone()),
+            pages: TtlCache::new(5_000, ttl, generation.clone()),
             generation,
         }
     }

@@ -1,6 +1,6 @@
 //! `/products` and `/categories`: read by anyone, written by admins.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use emporium_domain::Error;
 use emporium_domain::catalog::{
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::envelope::{Envelope, ListMeta, Reply};
+use crate::envelope::{CachedJson, Envelope, ListMeta, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{AdminAuth, ClientIp, Fields, JsonObject, Params};
 use crate::views::{CategoryView, ProductView};
@@ -86,20 +86,38 @@ fn products_reply(products: &[emporium_store::ProductRecord], total: u64, page: 
         ("sort" = Option<String>, Query, description = "price, -price, name, -name, createdAt, -createdAt, relevance"),
     ),
     responses((status = 200, body = Envelope<Vec<ProductView>>), (status = 400, body = ErrorEnvelope)))]
-async fn list_products(State(state): State<AppState>, mut q: Params) -> ApiResult<Reply<Vec<ProductView>>> {
-    let (filter, page) = listing(&mut q);
-    let category = q.parse("category", CategoryKey::parse);
-    q.finish()?;
-    let listing = state.services.catalog.products(category.as_ref(), filter, page).await?;
-    Ok(products_reply(&listing.0, listing.1, page))
+async fn list_products(State(state): State<AppState>, RawQuery(raw): RawQuery, mut q: Params) -> ApiResult<CachedJson> {
+    let catalog = state.services.catalog.clone();
+    let key = format!("products?{}", raw.unwrap_or_default());
+    let page = state
+        .services
+        .catalog
+        .cached_page(key, async move {
+            let (filter, page) = listing(&mut q);
+            let category = q.parse("category", CategoryKey::parse);
+            q.finish()?;
+            let listing = catalog.products(category.as_ref(), filter, page).await?;
+            products_reply(&listing.0, listing.1, page).to_bytes()
+        })
+        .await?;
+    Ok(CachedJson(page))
 }
 
 /// One product.
 #[utoipa::path(get, path = "/products/{id}", tag = "catalog", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<ProductView>), (status = 404, body = ErrorEnvelope)))]
-async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Reply<ProductView>> {
-    let product = state.services.catalog.product(product_id(&id)?).await?;
-    Ok(Reply::ok(ProductView::from(&*product), "Product fetched successfully"))
+async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<CachedJson> {
+    let id = product_id(&id)?;
+    let catalog = state.services.catalog.clone();
+    let page = state
+        .services
+        .catalog
+        .cached_page(format!("product/{id}"), async move {
+            let product = catalog.product(id).await?;
+            Reply::ok(ProductView::from(&*product), "Product fetched successfully").to_bytes()
+        })
+        .await?;
+    Ok(CachedJson(page))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -331,13 +349,23 @@ async fn get_category(State(state): State<AppState>, Path(id): Path<String>) -> 
 async fn list_category_products(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
     mut q: Params,
-) -> ApiResult<Reply<Vec<ProductView>>> {
+) -> ApiResult<CachedJson> {
     let key = category_key(&id)?;
-    let (filter, page) = listing(&mut q);
-    q.finish()?;
-    let listing = state.services.catalog.category_products(&key, filter, page).await?;
-    Ok(products_reply(&listing.0, listing.1, page))
+    let catalog = state.services.catalog.clone();
+    let cache_key = format!("categories/{id}/products?{}", raw.unwrap_or_default());
+    let page = state
+        .services
+        .catalog
+        .cached_page(cache_key, async move {
+            let (filter, page) = listing(&mut q);
+            q.finish()?;
+            let listing = catalog.category_products(&key, filter, page).await?;
+            products_reply(&listing.0, listing.1, page).to_bytes()
+        })
+        .await?;
+    Ok(CachedJson(page))
 }
 
 #[derive(Deserialize, ToSchema)]
