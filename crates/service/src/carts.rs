@@ -7,7 +7,7 @@ use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::orders::{MAX_QUANTITY, PricedLine, Quantity, Totals};
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
-use emporium_store::{CartLine, Store};
+use emporium_store::{CartLine, CartProduct, Store};
 
 use crate::Principal;
 use crate::tokens::{hash_token, random_token};
@@ -117,6 +117,11 @@ impl Carts {
 
     pub async fn view(&self, handle: CartHandle) -> Result<Cart> {
         let lines = self.store.cart_lines(handle.id).await?;
+        Ok(Self::priced(handle, lines))
+    }
+
+    /// Prices the lines as they stand and totals the ones that can be bought.
+    fn priced(handle: CartHandle, lines: Vec<CartLine>) -> Cart {
         let lines: Vec<_> = lines
             .into_iter()
             .map(|line| {
@@ -130,11 +135,12 @@ impl Carts {
             })
             .collect();
         let totals = Totals::of(lines.iter().filter(|(_, _, issue)| issue.is_none()).map(|(_, priced, _)| priced));
-        Ok(Cart { handle, lines, totals })
+        Cart { handle, lines, totals }
     }
 
-    /// Checks that `quantity` of the product can sit in a cart right now.
-    async fn check_purchasable(&self, product_id: ProductId, quantity: i64) -> Result<()> {
+    /// Checks that `quantity` of the product can sit in a cart right now, and
+    /// returns the product as the cart line shows it.
+    async fn check_purchasable(&self, product_id: ProductId, quantity: i64) -> Result<CartProduct> {
         let product =
             self.store.product(product_id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
         if !product.draft.available {
@@ -151,17 +157,44 @@ impl Carts {
                 available: product.draft.stock,
             });
         }
-        Ok(())
+        Ok(CartProduct {
+            image: product.draft.images.first().cloned(),
+            name: product.draft.name,
+            price: product.draft.price,
+            discount: product.draft.discount,
+            stock: product.draft.stock,
+            available: true,
+            deleted: false,
+        })
+    }
+
+    /// Sets a line and returns the cart as it now is, without reading it again.
+    async fn set_line(
+        &self,
+        handle: CartHandle,
+        mut lines: Vec<CartLine>,
+        product_id: ProductId,
+        quantity: i64,
+    ) -> Result<Cart> {
+        let product = if quantity > 0 { Some(self.check_purchasable(product_id, quantity).await?) } else { None };
+        self.store.set_cart_line(handle.id, product_id, quantity.max(0), Timestamp::now()).await?;
+        let position = lines.iter().position(|l| l.product_id == product_id);
+        match (product, position) {
+            (None, Some(i)) => {
+                lines.remove(i);
+            }
+            (None, None) => {}
+            (Some(product), Some(i)) => lines[i] = CartLine { product_id, quantity, product },
+            (Some(product), None) => lines.push(CartLine { product_id, quantity, product }),
+        }
+        Ok(Self::priced(handle, lines))
     }
 
     /// Adds to a line (making it if needed). The line's new total must be in stock.
     pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
         let lines = self.store.cart_lines(handle.id).await?;
         let existing = lines.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
-        let wanted = existing + quantity.get();
-        self.check_purchasable(product_id, wanted).await?;
-        self.store.set_cart_line(handle.id, product_id, wanted, Timestamp::now()).await?;
-        self.view(handle).await
+        self.set_line(handle, lines, product_id, existing + quantity.get()).await
     }
 
     pub async fn change(&self, handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
@@ -171,11 +204,7 @@ impl Carts {
             QuantityChange::To(n) => n,
             QuantityChange::By(delta) => existing.saturating_add(delta),
         };
-        if wanted > 0 {
-            self.check_purchasable(product_id, wanted).await?;
-        }
-        self.store.set_cart_line(handle.id, product_id, wanted.max(0), Timestamp::now()).await?;
-        self.view(handle).await
+        self.set_line(handle, lines, product_id, wanted).await
     }
 
     pub async fn remove(&self, handle: CartHandle, product_id: ProductId) -> Result<Cart> {

@@ -23,12 +23,13 @@ impl CartStore for SqliteStore {
     }
 
     async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>> {
-        let id: Option<i64> = sqlx::query_scalar(sql::TOUCH_GUEST_CART)
-            .bind(key_hash)
-            .bind(now.millis())
-            .fetch_optional(&self.write)
-            .await?;
-        Ok(id.map(CartId::new))
+        let found: Option<(i64, i64)> =
+            sqlx::query_as(sql::SELECT_GUEST_CART).bind(key_hash).fetch_optional(&self.read).await?;
+        let Some((id, used_at)) = found else { return Ok(None) };
+        if used_at < now.minus_secs(3600).millis() {
+            sqlx::query(sql::TOUCH_CART).bind(id).bind(now.millis()).execute(&self.write).await?;
+        }
+        Ok(Some(CartId::new(id)))
     }
 
     async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId> {
@@ -44,41 +45,32 @@ impl CartStore for SqliteStore {
     }
 
     async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
         if quantity <= 0 {
-            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(&mut *tx).await?;
+            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(&self.write).await?;
         } else {
             sqlx::query(sql::UPSERT_CART_LINE)
                 .bind(cart.get())
                 .bind(product.get())
                 .bind(quantity)
                 .bind(now.millis())
-                .execute(&mut *tx)
+                .execute(&self.write)
                 .await?;
         }
-        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
-        tx.commit().await?;
         Ok(())
     }
 
-    async fn remove_cart_line(&self, cart: CartId, product: ProductId, now: Timestamp) -> StoreResult<bool> {
-        let mut tx = self.write.begin().await?;
+    async fn remove_cart_line(&self, cart: CartId, product: ProductId, _now: Timestamp) -> StoreResult<bool> {
         let removed = sqlx::query(sql::DELETE_CART_LINE)
             .bind(cart.get())
             .bind(product.get())
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?
             .rows_affected();
-        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
-        tx.commit().await?;
         Ok(removed > 0)
     }
 
-    async fn clear_cart(&self, cart: CartId, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(sql::CLEAR_CART).bind(cart.get()).execute(&mut *tx).await?;
-        sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now.millis()).execute(&mut *tx).await?;
-        tx.commit().await?;
+    async fn clear_cart(&self, cart: CartId, _now: Timestamp) -> StoreResult<()> {
+        sqlx::query(sql::CLEAR_CART).bind(cart.get()).execute(&self.write).await?;
         Ok(())
     }
 

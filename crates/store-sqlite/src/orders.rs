@@ -7,10 +7,10 @@ use emporium_domain::time::Timestamp;
 use emporium_store::rows::{OrderEventRow, OrderItemRow, OrderRow};
 use emporium_store::sql::orders as sql;
 use emporium_store::{
-    LineProblem, NewOrder, OrderFilter, OrderRecord, OrderStore, PlaceOutcome, StatusChange, StatusOutcome, StoreError,
-    StoreResult,
+    LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
+    StatusOutcome, StoreError, StoreResult,
 };
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::SqliteStore;
 use crate::audit::insert_audit;
@@ -101,19 +101,21 @@ impl OrderStore for SqliteStore {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-        for (product, name, line) in &lines {
-            sqlx::query(sql::INSERT_ORDER_ITEM)
-                .bind(order_id)
-                .bind(product.get())
-                .bind(name)
-                .bind(line.quantity)
-                .bind(line.unit_price.minor())
-                .bind(line.discount.basis_points())
-                .bind(line.unit_sell_price().minor())
-                .bind(line.line_total().minor())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let items: Vec<OrderItemRecord> =
+            lines.into_iter().map(|(product, name, line)| OrderItemRecord::snapshot(product, name, &line)).collect();
+        let mut insert: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("INSERT INTO order_items ({}) ", sql::ITEM_COLUMNS));
+        insert.push_values(&items, |mut row, item| {
+            row.push_bind(order_id)
+                .push_bind(item.product_id.get())
+                .push_bind(&item.name)
+                .push_bind(item.quantity)
+                .push_bind(item.unit_price.minor())
+                .push_bind(item.discount.basis_points())
+                .push_bind(item.unit_sell_price.minor())
+                .push_bind(item.line_total.minor());
+        });
+        insert.build().execute(&mut *tx).await?;
         sqlx::query(sql::INSERT_ORDER_EVENT)
             .bind(order_id)
             .bind(None::<&str>)
@@ -141,11 +143,8 @@ impl OrderStore for SqliteStore {
         let mut audit = o.audit.clone();
         audit.target_id = Some(order_id.to_string());
         insert_audit(&mut tx, &audit).await?;
-        let order = load_order(&mut tx, order_id, true)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("placed order {order_id} vanished"))?;
         tx.commit().await?;
-        Ok(PlaceOutcome::Placed(Box::new(order)))
+        Ok(PlaceOutcome::Placed(Box::new(o.placed_record(OrderId::new(order_id), items, totals))))
     }
 
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>> {

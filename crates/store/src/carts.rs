@@ -31,7 +31,8 @@ pub struct CartLine {
 pub trait CartStore {
     /// The user's cart, made on first use.
     async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<CartId>;
-    /// The guest cart with this key hash, if it exists; marks it as used.
+    /// The guest cart with this key hash, if it exists. Marks it as used
+    /// (at most hourly: the purge counts in days, and a write per read is not free).
     async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>>;
     async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId>;
     /// Lines in the order they were added.

@@ -41,6 +41,51 @@ pub struct NewOrder {
     pub audit: NewAuditEntry,
 }
 
+impl NewOrder {
+    /// The order as it stands once placed, built from what was written
+    /// rather than read back: a placed order's first state is fully known.
+    pub fn placed_record(&self, id: OrderId, items: Vec<OrderItemRecord>, totals: Totals) -> OrderRecord {
+        OrderRecord {
+            id,
+            user_id: self.user_id,
+            email: self.email.clone(),
+            status: OrderStatus::Pending,
+            payment_status: PaymentStatus::Unpaid,
+            currency: self.currency.clone(),
+            totals,
+            shipping_address: self.shipping_address.clone(),
+            notes: self.notes.clone(),
+            items,
+            events: vec![OrderEventRecord {
+                from: None,
+                to: OrderStatus::Pending,
+                actor_id: self.user_id,
+                actor: self.actor.clone(),
+                reason: None,
+                at: self.now,
+            }],
+            created_at: self.now,
+            updated_at: self.now,
+            version: 0,
+        }
+    }
+}
+
+impl OrderItemRecord {
+    /// A line as ordered, with its price snapshot.
+    pub fn snapshot(product_id: ProductId, name: String, line: &emporium_domain::orders::PricedLine) -> Self {
+        Self {
+            product_id,
+            name,
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            discount: line.discount,
+            unit_sell_price: line.unit_sell_price(),
+            line_total: line.line_total(),
+        }
+    }
+}
+
 /// Why a line could not be taken. Nothing was taken for any line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineProblem {

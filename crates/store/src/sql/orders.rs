@@ -4,7 +4,7 @@
 pub const INSERT_USER_CART: &str =
     "INSERT INTO carts (user_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (user_id) DO NOTHING";
 pub const SELECT_USER_CART: &str = "SELECT id FROM carts WHERE user_id = $1";
-pub const TOUCH_GUEST_CART: &str = "UPDATE carts SET updated_at = $2 WHERE key_hash = $1 RETURNING id";
+pub const SELECT_GUEST_CART: &str = "SELECT id, updated_at FROM carts WHERE key_hash = $1";
 pub const INSERT_GUEST_CART: &str =
     "INSERT INTO carts (key_hash, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id";
 pub const TOUCH_CART: &str = "UPDATE carts SET updated_at = $2 WHERE id = $1";
