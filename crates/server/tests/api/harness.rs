@@ -134,6 +134,35 @@ impl TestApp {
         Self { base, client, backend, _dir: dir, store, pg_database, shutdown: Some(tx), server: Some(server) }
     }
 
+    /// A second server on this app's PostgreSQL database, as a load balancer
+    /// would run it: same database, same signing secret, its own process state.
+    pub async fn second_server(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let (admin, name) = self.pg_database.clone().expect("a second server needs PostgreSQL");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config =
+            Config::for_database(Database::Postgres(with_database(&admin, &name)), dir.path().to_path_buf());
+        configure(&mut config);
+        let app = Application::build(config).await.expect("application builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let store = app.store();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // The first app owns (and drops) the database.
+        Self {
+            base,
+            client,
+            backend: Backend::Postgres,
+            _dir: dir,
+            store,
+            pg_database: None,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -10,3 +10,4 @@ mod admin;
 mod catalog;
 mod conventions;
 mod orders;
+mod servers;
