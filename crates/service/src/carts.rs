@@ -17,6 +17,8 @@ use crate::tokens::{hash_token, random_token};
 pub struct CartHandle {
     pub id: CartId,
     pub key: Option<String>,
+    /// Made by this request, so known to be empty.
+    pub new: bool,
 }
 
 /// Why a line cannot be bought as it stands.
@@ -89,28 +91,28 @@ impl Carts {
     pub async fn resolve(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<CartHandle> {
         let now = Timestamp::now();
         if let Some(p) = principal {
-            return Ok(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None });
+            return Ok(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None, new: false });
         }
         if let Some(key) = guest_key.filter(|k| !k.is_empty() && k.len() <= 128)
             && let Some(id) = self.store.guest_cart(&hash_token(key), now).await?
         {
-            return Ok(CartHandle { id, key: Some(key.to_string()) });
+            return Ok(CartHandle { id, key: Some(key.to_string()), new: false });
         }
         let key = random_token(32);
         let id = self.store.create_guest_cart(&hash_token(&key), now).await?;
-        Ok(CartHandle { id, key: Some(key) })
+        Ok(CartHandle { id, key: Some(key), new: true })
     }
 
     /// The cart if it exists, without making one (for checkout from a cart).
     pub async fn existing(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<Option<CartHandle>> {
         let now = Timestamp::now();
         Ok(match (principal, guest_key) {
-            (Some(p), _) => Some(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None }),
+            (Some(p), _) => Some(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None, new: false }),
             (None, Some(key)) => self
                 .store
                 .guest_cart(&hash_token(key), now)
                 .await?
-                .map(|id| CartHandle { id, key: Some(key.to_string()) }),
+                .map(|id| CartHandle { id, key: Some(key.to_string()), new: false }),
             (None, None) => None,
         })
     }
@@ -192,7 +194,7 @@ impl Carts {
 
     /// Adds to a line (making it if needed). The line's new total must be in stock.
     pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
-        let lines = self.store.cart_lines(handle.id).await?;
+        let lines = if handle.new { Vec::new() } else { self.store.cart_lines(handle.id).await? };
         let existing = lines.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
         self.set_line(handle, lines, product_id, existing + quantity.get()).await
     }

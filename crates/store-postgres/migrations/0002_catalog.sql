@@ -34,13 +34,9 @@ CREATE TABLE products (
     updated_at       BIGINT  NOT NULL,
     version          BIGINT  NOT NULL DEFAULT 0,
     deleted_at       BIGINT,
-    -- Tokens are runs of letters and digits (what SQLite's unicode61 and the
-    -- query parser use), lower-cased, unstemmed: a query means the same on both.
-    search_vector    tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', regexp_replace(lower(name), '[^[:alnum:]]+', ' ', 'g')), 'A') ||
-        setweight(to_tsvector('simple', regexp_replace(lower(keywords), '[^[:alnum:]]+', ' ', 'g')), 'B') ||
-        setweight(to_tsvector('simple', regexp_replace(lower(description), '[^[:alnum:]]+', ' ', 'g')), 'D')
-    ) STORED
+    -- Kept by the trigger below, only when the text changes: a generated
+    -- column would be recomputed (three regex passes) on every stock update.
+    search_vector    tsvector NOT NULL DEFAULT ''::tsvector
 );
 CREATE UNIQUE INDEX products_sku ON products (sku) WHERE sku IS NOT NULL AND deleted_at IS NULL;
 -- One index per sort and per selective filter, over live products only.
@@ -50,3 +46,19 @@ CREATE INDEX products_live_sort_name ON products (sort_name, id) WHERE deleted_a
 CREATE INDEX products_live_category ON products (category_id, sell_price_minor) WHERE deleted_at IS NULL;
 CREATE INDEX products_live_discount ON products (discount_bp) WHERE deleted_at IS NULL;
 CREATE INDEX products_search ON products USING GIN (search_vector);
+
+-- Tokens are runs of letters and digits (what SQLite's unicode61 and the query
+-- parser use), lower-cased, unstemmed: a query means the same on both backends.
+-- Name weighs most (A), then keywords (B), then description (D).
+CREATE FUNCTION products_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_vector :=
+        setweight(to_tsvector('simple', regexp_replace(lower(NEW.name), '[^[:alnum:]]+', ' ', 'g')), 'A') ||
+        setweight(to_tsvector('simple', regexp_replace(lower(NEW.keywords), '[^[:alnum:]]+', ' ', 'g')), 'B') ||
+        setweight(to_tsvector('simple', regexp_replace(lower(NEW.description), '[^[:alnum:]]+', ' ', 'g')), 'D');
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER products_search_vector BEFORE INSERT OR UPDATE OF name, keywords, description ON products
+    FOR EACH ROW EXECUTE FUNCTION products_search_vector();
