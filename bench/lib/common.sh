@@ -3,8 +3,9 @@
 #
 # A mode (bench/modes/<name>.sh) defines `mode_<name>` and uses these:
 #   ensure_wrk, build_binary, make_data_dir, setup_database, emporium_exec,
-#   CHILD_PID + wait_child (long one-shot steps), start_server, background_cpu,
-#   precheck, load_run, rss_kib, write_report.
+#   CHILD_PID + wait_child (long one-shot steps), seed_store, create_admin,
+#   start_server, background_cpu, cpu_snapshot, precheck, load_run, rss_kib,
+#   write_report.
 # Everything started here is stopped by `cleanup` (installed as an EXIT trap).
 
 # A bad setting: exit 2, like a bad command line.
@@ -189,6 +190,35 @@ emporium_exec() {
 
 has_subcommand() { "$EMPORIUM_BIN" help "$1" >/dev/null 2>&1; }
 
+# seed_store PRODUCTS CATEGORIES: `emporium seed` into the bench's storage,
+# bounded by BENCH_SEED_TIMEOUT; sets SEEDED_PRODUCTS / SEEDED_CATEGORIES.
+# Returns 2, seeding nothing, when the binary has no `seed` subcommand; dies
+# when the seed fails.
+seed_store() {
+    local products=$1 categories=$2 t0=$SECONDS
+    has_subcommand seed || return 2
+    log "seeding $products products in $categories categories ($BACKEND)"
+    (EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} emporium_exec seed --products "$products" --categories "$categories") \
+        >"$WORK_DIR/seed.log" 2>&1 &
+    CHILD_PID=$!
+    wait_child || {
+        tail -n 20 "$WORK_DIR/seed.log" | sed 's/^/    /' >&2
+        die "emporium seed failed (or took over ${BENCH_SEED_TIMEOUT:-900}s)"
+    }
+    log "seeded in $((SECONDS - t0))s"
+    SEEDED_PRODUCTS=$products SEEDED_CATEGORIES=$categories
+}
+
+# create_admin EMAIL PASSWORD: an admin account in the bench's storage (before
+# the server starts), for the admin API.
+create_admin() {
+    has_subcommand admin || die "this emporium binary has no 'admin' subcommand; cannot create the bench's admin"
+    (EMPORIUM_TIMEOUT=120 emporium_exec admin create --email "$1" --password "$2") >"$WORK_DIR/admin.log" 2>&1 || {
+        sed 's/^/    /' "$WORK_DIR/admin.log" >&2
+        die "emporium admin create failed"
+    }
+}
+
 # ---------------------------------------------------------------- server ---
 port_is_free() {
     python3 - "$1" <<'PY'
@@ -272,6 +302,27 @@ PY
     fi
 }
 
+# cpu_snapshot: "SERVER_TICKS BUSY_TICKS ALL_TICKS": the server's CPU time
+# (user + system, all threads) and the machine's busy and total time, in clock
+# ticks. Two snapshots around a run tell how many cores the server used and
+# how many everything else did (wrk, PostgreSQL, other work).
+cpu_snapshot() {
+    python3 - "${SERVER_PID:-none}" <<'PY' || echo "0 0 0"
+import sys
+server = 0
+try:
+    with open(f"/proc/{sys.argv[1]}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    server = int(fields[11]) + int(fields[12])  # utime, stime
+except (OSError, ValueError, IndexError):
+    pass
+with open("/proc/stat") as f:
+    v = [int(x) for x in f.readline().split()[1:]]
+total = sum(v[:8])  # without guest time, already counted in user
+print(server, total - v[3] - v[4], total)
+PY
+}
+
 # precheck NAME PATH: one request with curl; anything but HTTP 200 is fatal.
 # The body is kept in $WORK_DIR/precheck-NAME.body for the mode to inspect.
 precheck() {
@@ -284,15 +335,19 @@ precheck() {
     fi
 }
 
-# load_run NAME PATH: drives PATH for $DURATION with $CONNECTIONS connections.
+# load_run NAME PATH [SCRIPT [WHAT]]: drives PATH for $DURATION with
+# $CONNECTIONS connections. SCRIPT is the wrk Lua script (default
+# lib/wrk-json.lua: GET PATH); it must write wrk's summary as JSON to
+# $WRK_JSON_OUT as wrk-json.lua does. WHAT is what the log line calls the load.
 # Leaves wrk's figures in $WORK_DIR/results/NAME.json (with the memory after).
 load_run() {
-    local name=$1 path=$2 out="$WORK_DIR/results/$1.json"
+    local name=$1 path=$2 script=${3:-$BENCH_DIR/lib/wrk-json.lua} what=${4:-"GET $2"}
+    local out="$WORK_DIR/results/$1.json"
     mkdir -p "$WORK_DIR/results"
-    log "$name: GET $path  (${CONNECTIONS} connections, ${DURATION_S}s)"
+    log "$name: $what  (${CONNECTIONS} connections, ${DURATION_S}s)"
     WRK_JSON_OUT="$out.wrk" timeout $((DURATION_S + 60)) \
         wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration "${DURATION_S}s" \
-        --timeout 5s --script "$BENCH_DIR/lib/wrk-json.lua" "$BASE_URL$path" \
+        --timeout 5s --script "$script" "$BASE_URL$path" \
         >"$WORK_DIR/results/$name.wrk.txt" 2>&1 &
     CHILD_PID=$!
     wait_child || die "$name: wrk failed: $(tail -n 5 "$WORK_DIR/results/$name.wrk.txt")"

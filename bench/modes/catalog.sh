@@ -44,23 +44,11 @@ mode_catalog() {
     make_data_dir
     setup_database
 
-    if has_subcommand seed; then
-        log "seeding $products products in $categories categories ($BACKEND)"
-        local t0=$SECONDS
-        (EMPORIUM_TIMEOUT=${BENCH_SEED_TIMEOUT:-900} emporium_exec seed --products "$products" --categories "$categories") \
-            >"$WORK_DIR/seed.log" 2>&1 &
-        # shellcheck disable=SC2034 # waited for (and stopped) by lib/common.sh
-        CHILD_PID=$!
-        wait_child || {
-            tail -n 20 "$WORK_DIR/seed.log" | sed 's/^/    /' >&2
-            die "emporium seed failed (or took over ${BENCH_SEED_TIMEOUT:-900}s)"
-        }
-        log "seeded in $((SECONDS - t0))s"
-        # shellcheck disable=SC2034 # read by write_report (lib/common.sh)
-        SEEDED_PRODUCTS=$products SEEDED_CATEGORIES=$categories
-    elif ((needs_data)); then
-        die "this emporium binary has no 'seed' subcommand, so there is no catalog to benchmark (BENCH_ONLY=health still works)"
-    else
+    local seeded=0
+    seed_store "$products" "$categories" || seeded=$?
+    if ((seeded == 2)); then
+        ((needs_data)) &&
+            die "this emporium binary has no 'seed' subcommand, so there is no catalog to benchmark (BENCH_ONLY=health still works)"
         log "WARNING: this emporium binary has no 'seed' subcommand; running on an empty database (health only)"
     fi
 
