@@ -108,11 +108,11 @@ impl Carts {
         let now = Timestamp::now();
         Ok(match (principal, guest_key) {
             (Some(p), _) => Some(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None, new: false }),
-            (None, Some(key)) => self
-                .store
-                .guest_cart(&hash_token(key), now)
-                .await?
-                .map(|id| CartHandle { id, key: Some(key.to_string()), new: false }),
+            (None, Some(key)) => self.store.guest_cart(&hash_token(key), now).await?.map(|id| CartHandle {
+                id,
+                key: Some(key.to_string()),
+                new: false,
+            }),
             (None, None) => None,
         })
     }
