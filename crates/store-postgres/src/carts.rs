@@ -27,14 +27,14 @@ impl CartStore for PostgresStore {
             sqlx::query_as(sql::SELECT_GUEST_CART).bind(key_hash).fetch_optional(&self.pool).await?;
         let Some((id, used_at)) = found else { return Ok(None) };
         if used_at < now.minus_secs(3600).millis() {
-            sqlx::query(sql::TOUCH_CART).bind(id).bind(now.millis()).execute(&self.pool).await?;
+            sqlx::query(sql::TOUCH_CART).bind(id).bind(now.millis()).execute(&self.carts).await?;
         }
         Ok(Some(CartId::new(id)))
     }
 
     async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId> {
         let id: i64 =
-            sqlx::query_scalar(sql::INSERT_GUEST_CART).bind(key_hash).bind(now.millis()).fetch_one(&self.pool).await?;
+            sqlx::query_scalar(sql::INSERT_GUEST_CART).bind(key_hash).bind(now.millis()).fetch_one(&self.carts).await?;
         Ok(CartId::new(id))
     }
 
@@ -46,14 +46,14 @@ impl CartStore for PostgresStore {
 
     async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()> {
         if quantity <= 0 {
-            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(&self.pool).await?;
+            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(&self.carts).await?;
         } else {
             sqlx::query(sql::UPSERT_CART_LINE)
                 .bind(cart.get())
                 .bind(product.get())
                 .bind(quantity)
                 .bind(now.millis())
-                .execute(&self.pool)
+                .execute(&self.carts)
                 .await?;
         }
         Ok(())
@@ -63,19 +63,19 @@ impl CartStore for PostgresStore {
         let removed = sqlx::query(sql::DELETE_CART_LINE)
             .bind(cart.get())
             .bind(product.get())
-            .execute(&self.pool)
+            .execute(&self.carts)
             .await?
             .rows_affected();
         Ok(removed > 0)
     }
 
     async fn clear_cart(&self, cart: CartId, _now: Timestamp) -> StoreResult<()> {
-        sqlx::query(sql::CLEAR_CART).bind(cart.get()).execute(&self.pool).await?;
+        sqlx::query(sql::CLEAR_CART).bind(cart.get()).execute(&self.carts).await?;
         Ok(())
     }
 
     async fn merge_guest_cart(&self, key_hash: &str, into: CartId, now: Timestamp) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.carts.begin().await?;
         let Some(guest) =
             sqlx::query_scalar::<_, i64>(sql::SELECT_GUEST_CART_ID).bind(key_hash).fetch_optional(&mut *tx).await?
         else {
@@ -104,7 +104,7 @@ impl CartStore for PostgresStore {
     async fn purge_guest_carts(&self, untouched_since: Timestamp) -> StoreResult<u64> {
         Ok(sqlx::query(sql::PURGE_GUEST_CARTS)
             .bind(untouched_since.millis())
-            .execute(&self.pool)
+            .execute(&self.carts)
             .await?
             .rows_affected())
     }

@@ -11,23 +11,32 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use emporium_store::{Store, StoreResult};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// For cart writes only: commits do not wait for the WAL flush
+    /// (`synchronous_commit = off`). A crash may lose the last fraction of a
+    /// second of cart changes; orders, stock and accounts never use it.
+    carts: PgPool,
 }
 
 impl PostgresStore {
     /// Connects to `url` and applies pending migrations. Several servers may
     /// start at once: sqlx serialises migrations with an advisory lock.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let carts = PgPoolOptions::new()
+            .max_connections((max_connections / 2).max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        Ok(Self { pool, carts })
     }
 }
 
@@ -43,6 +52,7 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        self.carts.close().await;
         self.pool.close().await;
     }
 }
