@@ -1,15 +1,29 @@
 //! PostgreSQL storage, for production and for running several stateless
 //! servers against one database.
 
-mod accounts;
-mod audit;
-mod carts;
-mod catalog;
-mod orders;
+// The storage code is shared with the SQLite backend (crates/store/backend):
+// written once, compiled here against PostgreSQL's types.
+mod accounts {
+    include!("../../store/backend/accounts.rs");
+}
+mod audit {
+    include!("../../store/backend/audit.rs");
+}
+mod carts {
+    include!("../../store/backend/carts.rs");
+}
+mod catalog {
+    include!("../../store/backend/catalog.rs");
+}
+mod orders {
+    include!("../../store/backend/orders.rs");
+}
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use emporium_domain::catalog::SearchQuery;
+use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -54,5 +68,58 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.carts.close().await;
         self.pool.close().await;
+    }
+}
+
+/// What the shared storage code compiles against.
+type Backend = PostgresStore;
+type Db = sqlx::Postgres;
+type Conn = sqlx::PgConnection;
+
+impl PostgresStore {
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+    fn cart_writer(&self) -> &PgPool {
+        &self.carts
+    }
+    /// Locks every admin row, so two concurrent demotions or deletions cannot
+    /// each see the other admin still in place and together remove the last one.
+    async fn lock_admins(tx: &mut Conn) -> StoreResult<()> {
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE").execute(tx).await?;
+        Ok(())
+    }
+}
+
+/// Locks the category, so no product is filed under it while it is checked.
+const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1 FOR UPDATE";
+
+/// A `tsvector` column, kept by a trigger, with a GIN index; name is weight A,
+/// keywords B, description D, so name matches rank highest.
+struct FullTextSearch;
+
+impl FullText for FullTextSearch {
+    fn join(&self) -> &'static str {
+        ""
+    }
+    fn condition(&self, n: usize) -> String {
+        format!("p.search_vector @@ to_tsquery('simple', ${n})")
+    }
+    fn rank_ascending(&self, n: usize) -> String {
+        format!("-ts_rank(p.search_vector, to_tsquery('simple', ${n}))")
+    }
+    fn query_text(&self, query: &SearchQuery) -> String {
+        // Terms are runs of letters and digits, so they carry no tsquery
+        // operators; all must match, the last as a prefix.
+        let terms = query.terms();
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if i + 1 == terms.len() { format!("{t}:*") } else { t.clone() })
+            .collect::<Vec<_>>()
+            .join(" & ")
     }
 }

@@ -5,17 +5,31 @@
 //! queueing writers in-process means a read-then-write transaction can never
 //! fail with `SQLITE_BUSY` half-way (which a pool of writers would risk).
 
-mod accounts;
-mod audit;
-mod carts;
-mod catalog;
-mod orders;
+// The storage code is shared with the PostgreSQL backend (crates/store/backend):
+// written once, compiled here against SQLite's types.
+mod accounts {
+    include!("../../store/backend/accounts.rs");
+}
+mod audit {
+    include!("../../store/backend/audit.rs");
+}
+mod carts {
+    include!("../../store/backend/carts.rs");
+}
+mod catalog {
+    include!("../../store/backend/catalog.rs");
+}
+mod orders {
+    include!("../../store/backend/orders.rs");
+}
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use emporium_domain::catalog::SearchQuery;
+use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -52,6 +66,57 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { read, write })
+    }
+}
+
+/// What the shared storage code compiles against.
+type Backend = SqliteStore;
+type Db = sqlx::Sqlite;
+type Conn = sqlx::SqliteConnection;
+
+impl SqliteStore {
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+    fn cart_writer(&self) -> &SqlitePool {
+        &self.write
+    }
+    /// Nothing to lock: the single write connection already serialises the
+    /// last-admin check and the change it guards.
+    async fn lock_admins(_tx: &mut Conn) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// The single writer serialises this check too.
+const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1";
+
+/// FTS5: a join on the external-content index, bm25 with name weighted most.
+struct FullTextSearch;
+
+impl FullText for FullTextSearch {
+    fn join(&self) -> &'static str {
+        " JOIN products_fts ON products_fts.rowid = p.id"
+    }
+    fn condition(&self, n: usize) -> String {
+        format!("products_fts MATCH ${n}")
+    }
+    fn rank_ascending(&self, _n: usize) -> String {
+        // bm25 is negative, more negative for better matches.
+        "bm25(products_fts, 10.0, 4.0, 1.0)".into()
+    }
+    fn query_text(&self, query: &SearchQuery) -> String {
+        // Each term is quoted (so it is a plain string to FTS5); the last is a prefix.
+        let terms = query.terms();
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if i + 1 == terms.len() { format!("\"{t}\"*") } else { format!("\"{t}\"") })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

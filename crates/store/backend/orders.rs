@@ -1,3 +1,6 @@
+// The orders storage, written once and compiled into each backend crate with
+// its own concrete sqlx types (`Backend`, `Db`, `Conn`; see that crate's lib.rs).
+
 use async_trait::async_trait;
 use emporium_domain::ids::{OrderId, ProductId};
 use emporium_domain::money::{Money, Percent};
@@ -10,13 +13,15 @@ use emporium_store::{
     LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
     StatusOutcome, StoreError, StoreResult,
 };
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::QueryBuilder;
 
-use crate::PostgresStore;
+use crate::{Conn, Db};
+
+use crate::Backend;
 use crate::audit::insert_audit;
 
 /// An order with its items and, if asked, its events.
-async fn load_order(conn: &mut PgConnection, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
+async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
     let Some(row) = sqlx::query_as::<_, OrderRow>(sql::SELECT_ORDER).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
@@ -32,7 +37,7 @@ async fn load_order(conn: &mut PgConnection, id: i64, with_events: bool) -> Stor
 }
 
 /// Why stock could not be taken for a line.
-async fn diagnose(conn: &mut PgConnection, product: ProductId, requested: i64) -> StoreResult<LineProblem> {
+async fn diagnose(conn: &mut Conn, product: ProductId, requested: i64) -> StoreResult<LineProblem> {
     let row: Option<(String, i64, bool, bool)> =
         sqlx::query_as(sql::DIAGNOSE_PRODUCT).bind(product.get()).fetch_optional(conn).await?;
     Ok(match row {
@@ -45,10 +50,10 @@ async fn diagnose(conn: &mut PgConnection, product: ProductId, requested: i64) -
 }
 
 #[async_trait]
-impl OrderStore for PostgresStore {
+impl OrderStore for Backend {
     async fn place_order(&self, o: &NewOrder) -> StoreResult<PlaceOutcome> {
         let now = o.now.millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         if let Some(claim) = &o.idempotency {
             sqlx::query(sql::DELETE_EXPIRED_CLAIM)
                 .bind(&claim.scope)
@@ -103,7 +108,7 @@ impl OrderStore for PostgresStore {
             .await?;
         let items: Vec<OrderItemRecord> =
             lines.into_iter().map(|(product, name, line)| OrderItemRecord::snapshot(product, name, &line)).collect();
-        let mut insert: QueryBuilder<Postgres> =
+        let mut insert: QueryBuilder<Db> =
             QueryBuilder::new(format!("INSERT INTO order_items ({}) ", sql::ITEM_COLUMNS));
         insert.push_values(&items, |mut row, item| {
             row.push_bind(order_id)
@@ -148,12 +153,12 @@ impl OrderStore for PostgresStore {
     }
 
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         load_order(&mut conn, id.get(), true).await
     }
 
     async fn list_orders(&self, f: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let (user, status) = (f.user_id.map(|u| u.get()), f.status.map(OrderStatus::as_str));
         let (since, until) = (f.since.map(Timestamp::millis), f.until.map(Timestamp::millis));
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders WHERE {}", sql::ORDER_FILTER))
@@ -201,7 +206,7 @@ impl OrderStore for PostgresStore {
 
     async fn change_order_status(&self, id: OrderId, c: &StatusChange) -> StoreResult<StatusOutcome> {
         let now = c.now.millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let changed = sqlx::query(sql::CHANGE_STATUS)
             .bind(id.get())
             .bind(c.from.as_str())
@@ -248,12 +253,12 @@ impl OrderStore for PostgresStore {
         let ids: Vec<i64> = sqlx::query_scalar(sql::STALE_PENDING)
             .bind(placed_before.millis())
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await?;
         Ok(ids.into_iter().map(OrderId::new).collect())
     }
 
     async fn purge_idempotency_keys(&self, older_than: Timestamp) -> StoreResult<u64> {
-        Ok(sqlx::query(sql::PURGE_CLAIMS).bind(older_than.millis()).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::query(sql::PURGE_CLAIMS).bind(older_than.millis()).execute(self.writer()).await?.rows_affected())
     }
 }

@@ -1,3 +1,6 @@
+// The accounts storage, written once and compiled into each backend crate with
+// its own concrete sqlx types (`Backend`, `Db`, `Conn`; see that crate's lib.rs).
+
 use async_trait::async_trait;
 use emporium_domain::account::Role;
 use emporium_domain::ids::UserId;
@@ -9,18 +12,11 @@ use emporium_store::{
     RoleChangeOutcome, SessionPrincipal, StoreResult, UserFilter, UserRecord, like_pattern, sql,
 };
 
-use crate::PostgresStore;
-
-/// Locks every admin row, so two concurrent demotions or deletions cannot each
-/// see the other admin still in place and together remove the last one.
-async fn lock_admins(tx: &mut sqlx::PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE").execute(tx).await?;
-    Ok(())
-}
+use crate::Backend;
 use crate::audit::insert_audit;
 
 #[async_trait]
-impl AccountStore for PostgresStore {
+impl AccountStore for Backend {
     async fn insert_user(&self, u: &NewUser) -> StoreResult<UserRecord> {
         let row: UserRow = sqlx::query_as(sql::INSERT_USER)
             .bind(&u.username)
@@ -31,26 +27,26 @@ impl AccountStore for PostgresStore {
             .bind(&u.password_hash)
             .bind(u.role.as_str())
             .bind(u.now.millis())
-            .fetch_one(&self.pool)
+            .fetch_one(self.writer())
             .await?;
         row.try_into()
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         let row: Option<UserRow> =
-            sqlx::query_as(sql::SELECT_USER_BY_ID).bind(id.get()).fetch_optional(&self.pool).await?;
+            sqlx::query_as(sql::SELECT_USER_BY_ID).bind(id.get()).fetch_optional(self.reader()).await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn user_by_email_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
         let row: Option<UserRow> =
-            sqlx::query_as(sql::SELECT_USER_BY_EMAIL_KEY).bind(key).fetch_optional(&self.pool).await?;
+            sqlx::query_as(sql::SELECT_USER_BY_EMAIL_KEY).bind(key).fetch_optional(self.reader()).await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
         let row: Option<UserRow> =
-            sqlx::query_as(sql::SELECT_USER_BY_USERNAME_KEY).bind(key).fetch_optional(&self.pool).await?;
+            sqlx::query_as(sql::SELECT_USER_BY_USERNAME_KEY).bind(key).fetch_optional(self.reader()).await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -71,13 +67,13 @@ impl AccountStore for PostgresStore {
             .bind(c.phone.is_some())
             .bind(c.shipping_address.is_some())
             .bind(now.millis())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writer())
             .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn set_password(&self, id: UserId, hash: &str, keep: Option<&str>, now: Timestamp) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let updated =
             sqlx::query(sql::UPDATE_PASSWORD).bind(id.get()).bind(hash).bind(now.millis()).execute(&mut *tx).await?;
         if updated.rows_affected() == 0 {
@@ -95,8 +91,8 @@ impl AccountStore for PostgresStore {
         now: Timestamp,
         audit: &NewAuditEntry,
     ) -> StoreResult<RoleChangeOutcome> {
-        let mut tx = self.pool.begin().await?;
-        lock_admins(&mut tx).await?;
+        let mut tx = self.writer().begin().await?;
+        Backend::lock_admins(&mut tx).await?;
         let current: Option<String> =
             sqlx::query_scalar(sql::SELECT_ROLE).bind(id.get()).fetch_optional(&mut *tx).await?;
         let Some(current) = current else {
@@ -121,8 +117,8 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_user(&self, id: UserId, audit: &NewAuditEntry) -> StoreResult<RemovalOutcome> {
-        let mut tx = self.pool.begin().await?;
-        lock_admins(&mut tx).await?;
+        let mut tx = self.writer().begin().await?;
+        Backend::lock_admins(&mut tx).await?;
         let current: Option<String> =
             sqlx::query_scalar(sql::SELECT_ROLE).bind(id.get()).fetch_optional(&mut *tx).await?;
         let Some(current) = current else {
@@ -152,7 +148,7 @@ impl AccountStore for PostgresStore {
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {}", sql::USER_FILTER))
             .bind(pattern.as_deref())
             .bind(role)
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await?;
         let rows: Vec<UserRow> = sqlx::query_as(&format!(
             "SELECT {} FROM users WHERE {} ORDER BY created_at, id LIMIT $3 OFFSET $4",
@@ -163,14 +159,14 @@ impl AccountStore for PostgresStore {
         .bind(role)
         .bind(i64::from(page.limit()))
         .bind(page.offset() as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         let users = rows.into_iter().map(TryInto::try_into).collect::<StoreResult<_>>()?;
         Ok((users, total as u64))
     }
 
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(sql::INSERT_SESSION)
             .bind(&s.id)
             .bind(s.user_id.get())
@@ -192,7 +188,7 @@ impl AccountStore for PostgresStore {
         let row: Option<PrincipalRow> = sqlx::query_as(sql::SELECT_SESSION_PRINCIPAL)
             .bind(session_id)
             .bind(now.millis())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?;
         row.map(|r| {
             Ok(SessionPrincipal {
@@ -210,7 +206,7 @@ impl AccountStore for PostgresStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<RefreshOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let spent: Option<String> = sqlx::query_scalar(sql::SPEND_REFRESH_TOKEN)
             .bind(presented)
             .bind(now.millis())
@@ -242,7 +238,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn revoke_session(&self, session_id: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(sql::REVOKE_SESSION).bind(session_id).bind(now.millis()).execute(&self.pool).await?;
+        sqlx::query(sql::REVOKE_SESSION).bind(session_id).bind(now.millis()).execute(self.writer()).await?;
         Ok(())
     }
 }

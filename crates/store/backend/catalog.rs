@@ -1,44 +1,22 @@
+// The catalog storage, written once and compiled into each backend crate with
+// its own concrete sqlx types (`Backend`, `Db`, `Conn`; see that crate's lib.rs).
+
 use async_trait::async_trait;
-use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter, SearchQuery};
+use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter};
 use emporium_domain::ids::{CategoryId, ProductId, UserId};
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CategoryRow, ProductRow};
-use emporium_store::sql::catalog::{self as sql, Arg, FullText, ProductValues};
+use emporium_store::sql::catalog::{self as sql, Arg, ProductValues};
 use emporium_store::{CatalogStore, CategoryRecord, CategoryRemoval, NewAuditEntry, ProductRecord, StoreResult};
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::QueryBuilder;
 
-use crate::SqliteStore;
+use crate::{Conn, Db};
+
+use crate::Backend;
 use crate::audit::insert_audit;
 
-/// FTS5: a join on the external-content index, bm25 with name weighted most.
-struct Fts5;
-
-impl FullText for Fts5 {
-    fn join(&self) -> &'static str {
-        " JOIN products_fts ON products_fts.rowid = p.id"
-    }
-    fn condition(&self, n: usize) -> String {
-        format!("products_fts MATCH ${n}")
-    }
-    fn rank_ascending(&self, _n: usize) -> String {
-        // bm25 is negative, more negative for better matches.
-        "bm25(products_fts, 10.0, 4.0, 1.0)".into()
-    }
-    fn query_text(&self, query: &SearchQuery) -> String {
-        // Each term is quoted (so it is a plain string to FTS5); the last is a prefix.
-        let terms = query.terms();
-        terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| if i + 1 == terms.len() { format!("\"{t}\"*") } else { format!("\"{t}\"") })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
 
 fn bind_values<'q>(q: Query<'q>, v: &'q ProductValues) -> Query<'q> {
     q.bind(&v.name)
@@ -55,13 +33,13 @@ fn bind_values<'q>(q: Query<'q>, v: &'q ProductValues) -> Query<'q> {
         .bind(v.sku.as_deref())
 }
 
-async fn live_product(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<ProductRecord>> {
+async fn live_product(conn: &mut Conn, id: i64) -> StoreResult<Option<ProductRecord>> {
     let row: Option<ProductRow> = sqlx::query_as(sql::SELECT_LIVE_PRODUCT).bind(id).fetch_optional(conn).await?;
     row.map(TryInto::try_into).transpose()
 }
 
 #[async_trait]
-impl CatalogStore for SqliteStore {
+impl CatalogStore for Backend {
     async fn insert_category(&self, c: &CategoryDraft, now: Timestamp) -> StoreResult<CategoryRecord> {
         let row: CategoryRow = sqlx::query_as(sql::INSERT_CATEGORY)
             .bind(&c.name)
@@ -69,30 +47,30 @@ impl CatalogStore for SqliteStore {
             .bind(c.description.as_deref())
             .bind(c.parent_id.map(|p| p.get()))
             .bind(now.millis())
-            .fetch_one(&self.write)
+            .fetch_one(self.writer())
             .await?;
         Ok(row.into())
     }
 
     async fn category_by_id(&self, id: CategoryId) -> StoreResult<Option<CategoryRecord>> {
         let row: Option<CategoryRow> =
-            sqlx::query_as(sql::SELECT_CATEGORY_BY_ID).bind(id.get()).fetch_optional(&self.read).await?;
+            sqlx::query_as(sql::SELECT_CATEGORY_BY_ID).bind(id.get()).fetch_optional(self.reader()).await?;
         Ok(row.map(Into::into))
     }
 
     async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<CategoryRecord>> {
         let row: Option<CategoryRow> =
-            sqlx::query_as(sql::SELECT_CATEGORY_BY_SLUG).bind(slug).fetch_optional(&self.read).await?;
+            sqlx::query_as(sql::SELECT_CATEGORY_BY_SLUG).bind(slug).fetch_optional(self.reader()).await?;
         Ok(row.map(Into::into))
     }
 
     async fn list_categories(&self) -> StoreResult<Vec<CategoryRecord>> {
-        let rows: Vec<CategoryRow> = sqlx::query_as(sql::SELECT_CATEGORIES).fetch_all(&self.read).await?;
+        let rows: Vec<CategoryRow> = sqlx::query_as(sql::SELECT_CATEGORIES).fetch_all(self.reader()).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn count_child_categories(&self, id: CategoryId) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(sql::COUNT_CHILD_CATEGORIES).bind(id.get()).fetch_one(&self.read).await?;
+        let n: i64 = sqlx::query_scalar(sql::COUNT_CHILD_CATEGORIES).bind(id.get()).fetch_one(self.reader()).await?;
         Ok(n as u64)
     }
 
@@ -111,14 +89,14 @@ impl CatalogStore for SqliteStore {
             .bind(c.parent_id.map(|p| p.get()))
             .bind(now.millis())
             .bind(expected_version)
-            .fetch_optional(&self.write)
+            .fetch_optional(self.writer())
             .await?;
         Ok(row.map(Into::into))
     }
 
     async fn delete_category(&self, id: CategoryId) -> StoreResult<CategoryRemoval> {
-        let mut tx = self.write.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE id = $1")
+        let mut tx = self.writer().begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar(crate::SELECT_CATEGORY_FOR_REMOVAL)
             .bind(id.get())
             .fetch_optional(&mut *tx)
             .await?;
@@ -147,7 +125,7 @@ impl CatalogStore for SqliteStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<ProductRecord> {
         let values = ProductValues::from(p);
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let id: i64 = bind_values(sqlx::query(sql::INSERT_PRODUCT), &values)
             .bind(created_by.map(|u| u.get()))
             .bind(now.millis())
@@ -169,11 +147,11 @@ impl CatalogStore for SqliteStore {
         created_by: Option<UserId>,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let mut inserted = 0;
         for chunk in products.chunks(500) {
             let values: Vec<ProductValues> = chunk.iter().map(ProductValues::from).collect();
-            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            let mut builder: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "INSERT INTO products ({}, created_by, created_at, updated_at, version) ",
                 sql::PRODUCT_WRITE_COLUMNS
             ));
@@ -202,7 +180,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn product(&self, id: ProductId) -> StoreResult<Option<ProductRecord>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         live_product(&mut conn, id.get()).await
     }
 
@@ -215,7 +193,7 @@ impl CatalogStore for SqliteStore {
         audit: &[NewAuditEntry],
     ) -> StoreResult<Option<ProductRecord>> {
         let values = ProductValues::from(p);
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let updated = bind_values(sqlx::query(sql::UPDATE_PRODUCT), &values)
             .bind(now.millis())
             .bind(id.get())
@@ -234,7 +212,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let deleted = sqlx::query(sql::SOFT_DELETE_PRODUCT).bind(id.get()).bind(now.millis()).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
@@ -245,11 +223,11 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)> {
-        let listing = sql::product_listing(filter, page, &Fts5);
+        let listing = sql::product_listing(filter, page, &crate::FullTextSearch);
         if listing.matches_nothing {
             return Ok((Vec::new(), 0));
         }
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let mut count = sqlx::query_scalar::<_, i64>(&listing.count);
         let mut select = sqlx::query_as::<_, ProductRow>(&listing.select);
         for arg in &listing.args {
