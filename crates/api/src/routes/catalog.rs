@@ -26,9 +26,9 @@ use crate::views::{CategoryView, ProductView};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_products, create_product))
-        .routes(routes!(get_product, update_product, patch_product, delete_product))
+        .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(list_categories, create_category))
-        .routes(routes!(get_category, update_category, patch_category, delete_category))
+        .routes(routes!(get_category, update_category, delete_category))
         .routes(routes!(list_category_products))
 }
 
@@ -264,26 +264,8 @@ fn expected_version(f: &mut Fields, headers: &HeaderMap) -> Option<i64> {
     }
 }
 
-async fn apply_product_update(
-    state: AppState,
-    ip: ClientIp,
-    principal: emporium_service::Principal,
-    id: String,
-    headers: HeaderMap,
-    body: serde_json::Map<String, serde_json::Value>,
-) -> ApiResult<Reply<ProductView>> {
-    let id = product_id(&id)?;
-    let mut f = Fields::new(body);
-    let version = expected_version(&mut f, &headers);
-    let patch = product_patch(&state, &mut f).await;
-    f.finish()?;
-    let patch = patch.expect("fields were read");
-    let product = state.services.catalog.update_product(&principal, id, patch, version, &context(ip)).await?;
-    Ok(Reply::ok(ProductView::from(&product), "Product updated successfully"))
-}
-
-/// Update a product (admin): only the fields sent change. A stale `__v` or `If-Match` gets 409.
-#[utoipa::path(put, path = "/products/{id}", tag = "catalog", security(("bearer" = [])), request_body = ProductRequest, params(("id" = String, Path)),
+/// Update a product (admin), by `PUT` or `PATCH` alike: only the fields sent change. A stale `__v` or `If-Match` gets 409.
+#[utoipa::path(method(put, patch), path = "/products/{id}", tag = "catalog", security(("bearer" = [])), request_body = ProductRequest, params(("id" = String, Path)),
     responses((status = 200, body = Envelope<ProductView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn update_product(
@@ -294,22 +276,14 @@ async fn update_product(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Reply<ProductView>> {
-    apply_product_update(state, ip, principal, id, headers, body).await
-}
-
-/// Update a product (admin); the same as `PUT`.
-#[utoipa::path(patch, path = "/products/{id}", tag = "catalog", security(("bearer" = [])), request_body = ProductRequest, params(("id" = String, Path)),
-    responses((status = 200, body = Envelope<ProductView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
-async fn patch_product(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    AdminAuth(principal): AdminAuth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Reply<ProductView>> {
-    apply_product_update(state, ip, principal, id, headers, body).await
+    let id = product_id(&id)?;
+    let mut f = Fields::new(body);
+    let version = expected_version(&mut f, &headers);
+    let patch = product_patch(&state, &mut f).await;
+    f.finish()?;
+    let patch = patch.expect("fields were read");
+    let product = state.services.catalog.update_product(&principal, id, patch, version, &context(ip)).await?;
+    Ok(Reply::ok(ProductView::from(&product), "Product updated successfully"))
 }
 
 /// Delete a product (admin). It leaves the catalog; past orders keep their lines.
@@ -433,26 +407,8 @@ async fn create_category(
     Ok(Reply::created(CategoryView::from(&category), "Category created successfully"))
 }
 
-async fn apply_category_update(
-    state: AppState,
-    ip: ClientIp,
-    principal: emporium_service::Principal,
-    id: String,
-    headers: HeaderMap,
-    body: serde_json::Map<String, serde_json::Value>,
-) -> ApiResult<Reply<CategoryView>> {
-    let key = category_key(&id)?;
-    let mut f = Fields::new(body);
-    let version = expected_version(&mut f, &headers);
-    let c = category_fields(&mut f);
-    f.finish()?;
-    let patch = CategoryPatch { name: c.name, slug: c.slug, description: c.description, parent: c.parent };
-    let category = state.services.catalog.update_category(&principal, &key, patch, version, &context(ip)).await?;
-    Ok(Reply::ok(CategoryView::from(&category), "Category updated successfully"))
-}
-
-/// Update a category (admin): only the fields sent change.
-#[utoipa::path(put, path = "/categories/{id}", tag = "catalog", security(("bearer" = [])), request_body = CategoryRequest, params(("id" = String, Path)),
+/// Update a category (admin), by `PUT` or `PATCH` alike: only the fields sent change.
+#[utoipa::path(method(put, patch), path = "/categories/{id}", tag = "catalog", security(("bearer" = [])), request_body = CategoryRequest, params(("id" = String, Path)),
     responses((status = 200, body = Envelope<CategoryView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn update_category(
@@ -463,22 +419,14 @@ async fn update_category(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Reply<CategoryView>> {
-    apply_category_update(state, ip, principal, id, headers, body).await
-}
-
-/// Update a category (admin); the same as `PUT`.
-#[utoipa::path(patch, path = "/categories/{id}", tag = "catalog", security(("bearer" = [])), request_body = CategoryRequest, params(("id" = String, Path)),
-    responses((status = 200, body = Envelope<CategoryView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
-async fn patch_category(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    AdminAuth(principal): AdminAuth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Reply<CategoryView>> {
-    apply_category_update(state, ip, principal, id, headers, body).await
+    let key = category_key(&id)?;
+    let mut f = Fields::new(body);
+    let version = expected_version(&mut f, &headers);
+    let c = category_fields(&mut f);
+    f.finish()?;
+    let patch = CategoryPatch { name: c.name, slug: c.slug, description: c.description, parent: c.parent };
+    let category = state.services.catalog.update_category(&principal, &key, patch, version, &context(ip)).await?;
+    Ok(Reply::ok(CategoryView::from(&category), "Category updated successfully"))
 }
 
 /// Delete a category (admin). One that still has products or sub-categories: 409.
