@@ -32,10 +32,10 @@ enum Command {
     /// Fill the store with realistic, deterministic demo products.
     Seed {
         /// How many products
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, env = "EMPORIUM_SEED_PRODUCTS", default_value_t = 1000)]
         products: usize,
         /// How many categories
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, env = "EMPORIUM_SEED_CATEGORIES", default_value_t = 20)]
         categories: usize,
     },
 }
@@ -51,7 +51,7 @@ enum AdminCommand {
         #[arg(long, env = "EMPORIUM_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
         /// Username for a new account [default: from the e-mail]
-        #[arg(long)]
+        #[arg(long, env = "EMPORIUM_ADMIN_USERNAME")]
         username: Option<String>,
     },
 }
