@@ -5,7 +5,7 @@ use emporium_domain::catalog::{CategoryDraft, ProductDraft, Slug};
 use emporium_domain::ids::CategoryId;
 use emporium_domain::money::{Money, Percent};
 use emporium_domain::time::Timestamp;
-use emporium_store::{Store, StoreError};
+use emporium_store::{NewAuditEntry, Store, StoreError};
 
 /// SplitMix64. Written out (ten lines) rather than taken from `rand`
 /// because `rand` does not promise the same stream across versions, and the
@@ -86,7 +86,16 @@ pub async fn seed(store: &dyn Store, products: usize, categories: usize) -> anyh
             Some(existing) => existing.id,
             None => {
                 let draft = CategoryDraft { name, slug, description: Some("Demo category".into()), parent_id: None };
-                store.insert_category(&draft, now).await?.id
+                let audit = NewAuditEntry {
+                    at: now,
+                    actor_id: None,
+                    action: "category.created".into(),
+                    target_type: Some("category".into()),
+                    target_id: None,
+                    ip: None,
+                    details: serde_json::json!({ "by": "seed" }),
+                };
+                store.insert_category(&draft, now, &audit).await?.id
             }
         };
         category_ids.push((id, i % CATEGORIES.len()));

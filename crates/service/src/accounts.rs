@@ -8,7 +8,7 @@ use emporium_domain::ids::UserId;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
 use emporium_store::{
-    NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, Store, StoreError, UserRecord,
+    NewAuditEntry, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, Store, StoreError, UserRecord,
 };
 use serde_json::json;
 
@@ -70,21 +70,21 @@ impl Accounts {
         let password_hash = self.hasher.hash(reg.password.expose()).await?;
         let user = self
             .store
-            .insert_user(&NewUser {
-                username: reg.username.as_str().to_string(),
-                username_key: reg.username.key(),
-                full_name: reg.full_name.as_str().to_string(),
-                email: reg.email.as_str().to_string(),
-                email_key: reg.email.key(),
-                password_hash,
-                role: Role::User,
-                now: Timestamp::now(),
-            })
+            .insert_user(
+                &NewUser {
+                    username: reg.username.as_str().to_string(),
+                    username_key: reg.username.key(),
+                    full_name: reg.full_name.as_str().to_string(),
+                    email: reg.email.as_str().to_string(),
+                    email_key: reg.email.key(),
+                    password_hash,
+                    role: Role::User,
+                    now: Timestamp::now(),
+                },
+                &ctx.audit(None, "user.registered", Some(("user", String::new())), json!({ "by": "self" })),
+            )
             .await
             .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
-        self.store
-            .append_audit(&ctx.audit(Some(user.id), "user.registered", Some(("user", user.id.to_string())), json!({})))
-            .await?;
         Ok(user)
     }
 
@@ -110,25 +110,26 @@ impl Accounts {
                 return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
             }
         };
-        let tokens = self.start_session(&user).await?;
-        self.store
-            .append_audit(&ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({})))
-            .await?;
+        let entry = ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({}));
+        let tokens = self.start_session(&user, &entry).await?;
         Ok((user, tokens))
     }
 
-    async fn start_session(&self, user: &UserRecord) -> Result<IssuedTokens> {
+    async fn start_session(&self, user: &UserRecord, audit: &NewAuditEntry) -> Result<IssuedTokens> {
         let now = Timestamp::now();
         let session_id = random_token(24);
         let refresh_token = random_token(48);
         self.store
-            .create_session(&NewSession {
-                id: session_id.clone(),
-                user_id: user.id,
-                refresh_token_hash: hash_token(&refresh_token),
-                created_at: now,
-                expires_at: now.plus_secs(self.tokens.refresh_ttl_secs() as i64),
-            })
+            .create_session(
+                &NewSession {
+                    id: session_id.clone(),
+                    user_id: user.id,
+                    refresh_token_hash: hash_token(&refresh_token),
+                    created_at: now,
+                    expires_at: now.plus_secs(self.tokens.refresh_ttl_secs() as i64),
+                },
+                audit,
+            )
             .await?;
         let access_token = self.tokens.issue_access(user.id, user.role, &session_id, now)?;
         Ok(self.issued(access_token, refresh_token))
@@ -203,8 +204,9 @@ impl Accounts {
     }
 
     pub async fn logout(&self, principal: &Principal, ctx: &RequestContext) -> Result<()> {
-        self.store.revoke_session(&principal.session_id, Timestamp::now()).await?;
-        self.store.append_audit(&ctx.audit(Some(principal.user_id), "user.logout", None, json!({}))).await?;
+        let entry =
+            ctx.audit(Some(principal.user_id), "user.logout", Some(("user", principal.user_id.to_string())), json!({}));
+        self.store.revoke_session(&principal.session_id, Timestamp::now(), &entry).await?;
         Ok(())
     }
 
@@ -244,15 +246,8 @@ impl Accounts {
             return Err(Error::Unauthenticated("Current password is incorrect".into()));
         }
         let hash = self.hasher.hash(new.expose()).await?;
-        self.store.set_password(user.id, &hash, Some(&principal.session_id), Timestamp::now()).await?;
-        self.store
-            .append_audit(&ctx.audit(
-                Some(user.id),
-                "user.password_changed",
-                Some(("user", user.id.to_string())),
-                json!({}),
-            ))
-            .await?;
+        let entry = ctx.audit(Some(user.id), "user.password_changed", Some(("user", user.id.to_string())), json!({}));
+        self.store.set_password(user.id, &hash, Some(&principal.session_id), Timestamp::now(), &entry).await?;
         Ok(())
     }
 
@@ -285,7 +280,9 @@ impl Accounts {
         let now = Timestamp::now();
         let ctx = RequestContext::default();
         if let Some(user) = self.store.user_by_email_key(&email.key()).await? {
-            self.store.set_password(user.id, &hash, None, now).await?;
+            let entry =
+                ctx.audit(None, "user.password_changed", Some(("user", user.id.to_string())), json!({ "by": "cli" }));
+            self.store.set_password(user.id, &hash, None, now, &entry).await?;
             if user.role != Role::Admin {
                 let entry = ctx.audit(
                     None,
@@ -304,26 +301,21 @@ impl Accounts {
         self.ensure_unique(None, Some(&username), None).await?;
         let user = self
             .store
-            .insert_user(&NewUser {
-                username: username.as_str().to_string(),
-                username_key: username.key(),
-                full_name: "Administrator".into(),
-                email: email.as_str().to_string(),
-                email_key: email.key(),
-                password_hash: hash,
-                role: Role::Admin,
-                now,
-            })
+            .insert_user(
+                &NewUser {
+                    username: username.as_str().to_string(),
+                    username_key: username.key(),
+                    full_name: "Administrator".into(),
+                    email: email.as_str().to_string(),
+                    email_key: email.key(),
+                    password_hash: hash,
+                    role: Role::Admin,
+                    now,
+                },
+                &ctx.audit(None, "user.admin_created", Some(("user", String::new())), json!({ "by": "cli" })),
+            )
             .await
             .map_err(|e| conflict_on_unique(e, "An account with this username already exists"))?;
-        self.store
-            .append_audit(&ctx.audit(
-                None,
-                "user.admin_created",
-                Some(("user", user.id.to_string())),
-                json!({ "by": "cli" }),
-            ))
-            .await?;
         Ok(user)
     }
 

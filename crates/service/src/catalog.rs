@@ -100,19 +100,18 @@ impl Catalog {
             None => None,
         };
         let draft = CategoryDraft { name: input.name, slug, description: input.description, parent_id };
-        let record = self.store.insert_category(&draft, Timestamp::now()).await.map_err(|e| match e {
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "category.created",
+            Some(("category", String::new())),
+            json!({ "slug": draft.slug.as_str() }),
+        );
+        let record = self.store.insert_category(&draft, Timestamp::now(), &entry).await.map_err(|e| match e {
             StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
             StoreError::ForeignKeyViolation => Error::field("parent", "does not exist"),
             other => other.into(),
         })?;
         self.cache.invalidate();
-        let entry = ctx.audit(
-            Some(principal.user_id),
-            "category.created",
-            Some(("category", record.id.to_string())),
-            json!({ "slug": record.slug }),
-        );
-        self.store.append_audit(&entry).await?;
         Ok(record)
     }
 
@@ -151,21 +150,21 @@ impl Catalog {
             description: patch.description.unwrap_or(current.description),
             parent_id,
         };
-        let updated = self.store.update_category(current.id, &draft, current.version, Timestamp::now()).await.map_err(
-            |e| match e {
-                StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
-                other => other.into(),
-            },
-        )?;
-        let record = updated.ok_or_else(|| version_conflict(current.version + 1, current.version))?;
-        self.cache.invalidate();
         let entry = ctx.audit(
             Some(principal.user_id),
             "category.updated",
-            Some(("category", record.id.to_string())),
+            Some(("category", current.id.to_string())),
             json!({}),
         );
-        self.store.append_audit(&entry).await?;
+        let updated =
+            self.store.update_category(current.id, &draft, current.version, Timestamp::now(), &entry).await.map_err(
+                |e| match e {
+                    StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
+                    other => other.into(),
+                },
+            )?;
+        let record = updated.ok_or_else(|| version_conflict(current.version + 1, current.version))?;
+        self.cache.invalidate();
         Ok(record)
     }
 
@@ -173,7 +172,13 @@ impl Catalog {
     pub async fn delete_category(&self, principal: &Principal, key: &CategoryKey, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
         let category = self.category(key).await?;
-        match self.store.delete_category(category.id).await? {
+        let entry = ctx.audit(
+            Some(principal.user_id),
+            "category.deleted",
+            Some(("category", category.id.to_string())),
+            json!({ "slug": category.slug }),
+        );
+        match self.store.delete_category(category.id, &entry).await? {
             CategoryRemoval::Removed => {}
             CategoryRemoval::NotFound => return Err(Error::NotFound("Category not found".into())),
             CategoryRemoval::HasProducts => {
@@ -184,13 +189,6 @@ impl Catalog {
             }
         }
         self.cache.invalidate();
-        let entry = ctx.audit(
-            Some(principal.user_id),
-            "category.deleted",
-            Some(("category", category.id.to_string())),
-            json!({ "slug": category.slug }),
-        );
-        self.store.append_audit(&entry).await?;
         Ok(())
     }
 

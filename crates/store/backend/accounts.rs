@@ -17,7 +17,8 @@ use crate::audit::insert_audit;
 
 #[async_trait]
 impl AccountStore for Backend {
-    async fn insert_user(&self, u: &NewUser) -> StoreResult<UserRecord> {
+    async fn insert_user(&self, u: &NewUser, audit: &NewAuditEntry) -> StoreResult<UserRecord> {
+        let mut tx = self.writer().begin().await?;
         let row: UserRow = sqlx::query_as(sql::INSERT_USER)
             .bind(&u.username)
             .bind(&u.username_key)
@@ -27,8 +28,12 @@ impl AccountStore for Backend {
             .bind(&u.password_hash)
             .bind(u.role.as_str())
             .bind(u.now.millis())
-            .fetch_one(self.writer())
+            .fetch_one(&mut *tx)
             .await?;
+        let mut audit = audit.clone();
+        audit.target_id = Some(row.id.to_string());
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
         row.try_into()
     }
 
@@ -72,7 +77,14 @@ impl AccountStore for Backend {
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn set_password(&self, id: UserId, hash: &str, keep: Option<&str>, now: Timestamp) -> StoreResult<bool> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await?;
         let updated =
             sqlx::query(sql::UPDATE_PASSWORD).bind(id.get()).bind(hash).bind(now.millis()).execute(&mut *tx).await?;
@@ -80,6 +92,7 @@ impl AccountStore for Backend {
             return Ok(false);
         }
         sqlx::query(sql::REVOKE_OTHER_SESSIONS).bind(id.get()).bind(keep).bind(now.millis()).execute(&mut *tx).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -165,7 +178,7 @@ impl AccountStore for Backend {
         Ok((users, total as u64))
     }
 
-    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+    async fn create_session(&self, s: &NewSession, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = self.writer().begin().await?;
         sqlx::query(sql::INSERT_SESSION)
             .bind(&s.id)
@@ -180,6 +193,7 @@ impl AccountStore for Backend {
             .bind(s.created_at.millis())
             .execute(&mut *tx)
             .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -237,8 +251,11 @@ impl AccountStore for Backend {
         }
     }
 
-    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(sql::REVOKE_SESSION).bind(session_id).bind(now.millis()).execute(self.writer()).await?;
+    async fn revoke_session(&self, session_id: &str, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(sql::REVOKE_SESSION).bind(session_id).bind(now.millis()).execute(&mut *tx).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -40,15 +40,20 @@ async fn live_product(conn: &mut Conn, id: i64) -> StoreResult<Option<ProductRec
 
 #[async_trait]
 impl CatalogStore for Backend {
-    async fn insert_category(&self, c: &CategoryDraft, now: Timestamp) -> StoreResult<CategoryRecord> {
+    async fn insert_category(&self, c: &CategoryDraft, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<CategoryRecord> {
+        let mut tx = self.writer().begin().await?;
         let row: CategoryRow = sqlx::query_as(sql::INSERT_CATEGORY)
             .bind(&c.name)
             .bind(c.slug.as_str())
             .bind(c.description.as_deref())
             .bind(c.parent_id.map(|p| p.get()))
             .bind(now.millis())
-            .fetch_one(self.writer())
+            .fetch_one(&mut *tx)
             .await?;
+        let mut audit = audit.clone();
+        audit.target_id = Some(row.id.to_string());
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
         Ok(row.into())
     }
 
@@ -80,7 +85,9 @@ impl CatalogStore for Backend {
         c: &CategoryDraft,
         expected_version: i64,
         now: Timestamp,
+        audit: &NewAuditEntry,
     ) -> StoreResult<Option<CategoryRecord>> {
+        let mut tx = self.writer().begin().await?;
         let row: Option<CategoryRow> = sqlx::query_as(sql::UPDATE_CATEGORY)
             .bind(id.get())
             .bind(&c.name)
@@ -89,12 +96,16 @@ impl CatalogStore for Backend {
             .bind(c.parent_id.map(|p| p.get()))
             .bind(now.millis())
             .bind(expected_version)
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *tx)
             .await?;
+        if row.is_some() {
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
         Ok(row.map(Into::into))
     }
 
-    async fn delete_category(&self, id: CategoryId) -> StoreResult<CategoryRemoval> {
+    async fn delete_category(&self, id: CategoryId, audit: &NewAuditEntry) -> StoreResult<CategoryRemoval> {
         let mut tx = self.writer().begin().await?;
         let exists: Option<i64> = sqlx::query_scalar(crate::SELECT_CATEGORY_FOR_REMOVAL)
             .bind(id.get())
@@ -113,6 +124,7 @@ impl CatalogStore for Backend {
             return Ok(CategoryRemoval::HasChildren);
         }
         sqlx::query(sql::DELETE_CATEGORY).bind(id.get()).execute(&mut *tx).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(CategoryRemoval::Removed)
     }

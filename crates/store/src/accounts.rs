@@ -115,8 +115,9 @@ pub enum RemovalOutcome {
 
 #[async_trait]
 pub trait AccountStore {
-    /// Inserts a user; `UniqueViolation` when the e-mail or username is taken.
-    async fn insert_user(&self, user: &NewUser) -> StoreResult<UserRecord>;
+    /// Inserts a user and its audit entry (target filled in) in one transaction;
+    /// `UniqueViolation` when the e-mail or username is taken.
+    async fn insert_user(&self, user: &NewUser, audit: &NewAuditEntry) -> StoreResult<UserRecord>;
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_key(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_username_key(&self, username_key: &str) -> StoreResult<Option<UserRecord>>;
@@ -127,13 +128,15 @@ pub trait AccountStore {
         changes: &ProfileChanges,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>>;
-    /// Replaces the password hash and revokes every session but `keep_session`, in one transaction.
+    /// Replaces the password hash, revokes every session but `keep_session`
+    /// and writes the audit entry, in one transaction.
     async fn set_password(
         &self,
         id: UserId,
         password_hash: &str,
         keep_session: Option<&str>,
         now: Timestamp,
+        audit: &NewAuditEntry,
     ) -> StoreResult<bool>;
     /// Sets the role, refusing to demote the last admin; the audit entry is written in the same transaction.
     async fn change_role(
@@ -147,7 +150,8 @@ pub trait AccountStore {
     async fn delete_user(&self, id: UserId, audit: &NewAuditEntry) -> StoreResult<RemovalOutcome>;
     async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<(Vec<UserRecord>, u64)>;
 
-    async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
+    /// Starts a session (with its first refresh token) and writes the audit entry, in one transaction.
+    async fn create_session(&self, session: &NewSession, audit: &NewAuditEntry) -> StoreResult<()>;
     /// The live session's owner and current role, if the session is neither revoked nor expired.
     async fn session_principal(&self, session_id: &str, now: Timestamp) -> StoreResult<Option<SessionPrincipal>>;
     /// Spends a refresh token and records its successor, atomically: two
@@ -159,5 +163,6 @@ pub trait AccountStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<RefreshOutcome>;
-    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Ends a session and writes the audit entry, in one transaction.
+    async fn revoke_session(&self, session_id: &str, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<()>;
 }

@@ -53,22 +53,31 @@ pub enum CategoryRemoval {
 
 #[async_trait]
 pub trait CatalogStore {
-    /// `UniqueViolation` when the slug is taken.
-    async fn insert_category(&self, category: &CategoryDraft, now: Timestamp) -> StoreResult<CategoryRecord>;
+    /// Inserts a category and its audit entry (target filled in) in one
+    /// transaction; `UniqueViolation` when the slug is taken.
+    async fn insert_category(
+        &self,
+        category: &CategoryDraft,
+        now: Timestamp,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<CategoryRecord>;
     async fn category_by_id(&self, id: CategoryId) -> StoreResult<Option<CategoryRecord>>;
     async fn category_by_slug(&self, slug: &str) -> StoreResult<Option<CategoryRecord>>;
     /// Every category, parents before children, then by name.
     async fn list_categories(&self) -> StoreResult<Vec<CategoryRecord>>;
     async fn count_child_categories(&self, id: CategoryId) -> StoreResult<u64>;
-    /// Replaces the category if it is still at `expected_version`; `None` otherwise.
+    /// Replaces the category if it is still at `expected_version` (writing the
+    /// audit entry with it); `None` otherwise.
     async fn update_category(
         &self,
         id: CategoryId,
         category: &CategoryDraft,
         expected_version: i64,
         now: Timestamp,
+        audit: &NewAuditEntry,
     ) -> StoreResult<Option<CategoryRecord>>;
-    async fn delete_category(&self, id: CategoryId) -> StoreResult<CategoryRemoval>;
+    /// Deletes an empty category and writes the audit entry, in one transaction.
+    async fn delete_category(&self, id: CategoryId, audit: &NewAuditEntry) -> StoreResult<CategoryRemoval>;
 
     /// `UniqueViolation` when the SKU is taken by a live product.
     async fn insert_product(

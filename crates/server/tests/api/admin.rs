@@ -155,11 +155,28 @@ async fn audit_log_records_who_did_what(app: &TestApp) {
     app.put(&format!("/api/v1/admin/users/{john_id}"), Some(&admin), json!({ "role": "user" })).await;
     app.delete(&format!("/api/v1/admin/users/{john_id}"), Some(&admin), None).await;
 
+    let (second_session, _) = app.login("boss").await;
+    app.post("/api/v1/users/logout", Some(&second_session), json!({})).await;
+    app.put(
+        "/api/v1/users/change-password",
+        Some(&admin),
+        json!({ "currentPassword": PASSWORD, "newPassword": "NewSecurePass456!" }),
+    )
+    .await;
+
     let log = app.get("/api/v1/admin/audit-log?limit=100", Some(&admin)).await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.body);
     let entries = log.body["data"].as_array().unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for expected in ["user.login", "user.login_failed", "user.role_changed", "user.deleted"] {
+    for expected in [
+        "user.registered",
+        "user.login",
+        "user.login_failed",
+        "user.logout",
+        "user.password_changed",
+        "user.role_changed",
+        "user.deleted",
+    ] {
         assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
     }
     let failed = entries.iter().find(|e| e["action"] == "user.login_failed").unwrap();

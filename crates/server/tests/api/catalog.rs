@@ -89,6 +89,11 @@ async fn categories_are_created_read_and_nested_one_level(app: &TestApp) {
         .await
         .assert_error(StatusCode::CONFLICT, "CONFLICT");
 
+    let audit = app.get(&format!("/api/v1/admin/audit-log?targetType=category&targetId={id}"), Some(&admin)).await;
+    let actions: Vec<&str> =
+        audit.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["category.updated", "category.created"], "written with each change, newest first");
+
     let list = app.get("/api/v1/categories", None).await;
     let slugs: Vec<&str> = list.body["data"].as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["phones-tablets", "android"], "parents first");
