@@ -12,6 +12,11 @@ use crate::AppState;
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
+    /// What the audit log records of this request.
+    pub fn context(self) -> emporium_service::RequestContext {
+        emporium_service::RequestContext { ip: Some(self.0.to_string()) }
+    }
+
     pub fn resolve(parts: &Parts, trusted: &[ipnet::IpNet]) -> Self {
         let peer =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));

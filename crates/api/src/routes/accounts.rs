@@ -6,7 +6,6 @@ use axum::response::{AppendHeaders, IntoResponse};
 use cookie::{Cookie, SameSite};
 use emporium_domain::account::{Email, FullName, LoginName, Password, Phone, Username};
 use emporium_domain::address::{AddressInput, ShippingAddress};
-use emporium_service::RequestContext;
 use emporium_service::accounts::{IssuedTokens, ProfileUpdate, Registration};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,10 +27,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(current_user, update_current_user, delete_current_user))
         .routes(routes!(change_password))
         .routes(routes!(verify_token))
-}
-
-fn context(ip: ClientIp) -> RequestContext {
-    RequestContext { ip: Some(ip.0.to_string()) }
 }
 
 /// The auth cookies: httpOnly, SameSite=Lax, living as long as their tokens.
@@ -100,7 +95,7 @@ async fn register(
         unreachable!("finish() fails when any field is missing")
     };
     let user =
-        state.services.accounts.register(Registration { full_name, username, email, password }, &context(ip)).await?;
+        state.services.accounts.register(Registration { full_name, username, email, password }, &ip.context()).await?;
     Ok(Reply::created(UserView::from(&user), "User created successfully"))
 }
 
@@ -150,7 +145,7 @@ async fn login(
         unreachable!("finish() fails when any field is missing")
     };
     state.check_auth_budget(ip, Some(login.key()))?;
-    let (user, tokens) = state.services.accounts.login(&login, &password, &context(ip)).await?;
+    let (user, tokens) = state.services.accounts.login(&login, &password, &ip.context()).await?;
     if let Some(key) = cart_key.0 {
         // The guest's cart joins the user's; its key is spent.
         state.services.carts.merge_into_user(user.id, &key).await?;
@@ -197,7 +192,7 @@ async fn refresh_token(
     let Some(presented) = from_body.or(from_cookie) else {
         return Err(emporium_domain::Error::field("refreshToken", "is required").into());
     };
-    let tokens = state.services.accounts.refresh(&presented, &context(ip)).await?;
+    let tokens = state.services.accounts.refresh(&presented, &ip.context()).await?;
     let view = RefreshView {
         access_token: tokens.access_token.clone(),
         token: tokens.access_token.clone(),
@@ -210,7 +205,7 @@ async fn refresh_token(
 #[utoipa::path(post, path = "/users/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Envelope<Option<String>>), (status = 401, body = ErrorEnvelope)))]
 async fn logout(State(state): State<AppState>, ip: ClientIp, Auth(principal): Auth) -> ApiResult<impl IntoResponse> {
-    state.services.accounts.logout(&principal, &context(ip)).await?;
+    state.services.accounts.logout(&principal, &ip.context()).await?;
     Ok((clear_cookies(&state), Reply::message("Logout successful")))
 }
 
@@ -308,7 +303,7 @@ async fn delete_current_user(
     let password = f.required_str("password");
     f.finish()?;
     let password = password.unwrap_or_default();
-    state.services.accounts.delete_account(&principal, &password, &context(ip)).await?;
+    state.services.accounts.delete_account(&principal, &password, &ip.context()).await?;
     Ok((clear_cookies(&state), Reply::message("User deleted successfully")))
 }
 
@@ -335,7 +330,7 @@ async fn change_password(
     let new = f.parse("newPassword", new, Password::parse);
     f.finish()?;
     let (Some(current), Some(new)) = (current, new) else { unreachable!("finish() fails when any field is missing") };
-    state.services.accounts.change_password(&principal, &current, new, &context(ip)).await?;
+    state.services.accounts.change_password(&principal, &current, new, &ip.context()).await?;
     Ok(Reply::message("Password changed successfully"))
 }
 

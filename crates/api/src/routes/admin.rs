@@ -5,7 +5,6 @@ use emporium_domain::Error;
 use emporium_domain::account::Role;
 use emporium_domain::ids::UserId;
 use emporium_domain::time::Timestamp;
-use emporium_service::RequestContext;
 use emporium_store::{AuditFilter, UserFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -92,7 +91,7 @@ async fn change_user_role(
         Err(e) if principal.is_admin() => return Err(e.into()),
         Err(_) => return Err(Error::Forbidden("Admin access required".into()).into()),
     };
-    let ctx = RequestContext { ip: Some(ip.0.to_string()) };
+    let ctx = ip.context();
     let user = state.services.admin.change_role(&principal, target, role, &ctx).await?;
     let view =
         RoleChangeView { user_id: user.id.to_string(), name: user.full_name.clone(), user: UserView::from(&user) };
@@ -114,7 +113,7 @@ async fn delete_user(
         Err(e) if principal.is_admin() => return Err(e.into()),
         Err(_) => return Err(Error::Forbidden("Admin access required".into()).into()),
     };
-    let ctx = RequestContext { ip: Some(ip.0.to_string()) };
+    let ctx = ip.context();
     state.services.admin.delete_user(&principal, target, &ctx).await?;
     Ok(Reply::message("User deleted successfully"))
 }

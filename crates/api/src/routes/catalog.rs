@@ -10,7 +10,6 @@ use emporium_domain::catalog::{
 use emporium_domain::ids::ProductId;
 use emporium_domain::money::{Money, Percent};
 use emporium_domain::paging::Page;
-use emporium_service::RequestContext;
 use emporium_service::catalog::{CategoryInput, CategoryPatch};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -30,10 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_categories, create_category))
         .routes(routes!(get_category, update_category, delete_category))
         .routes(routes!(list_category_products))
-}
-
-fn context(ip: ClientIp) -> RequestContext {
-    RequestContext { ip: Some(ip.0.to_string()) }
 }
 
 fn product_id(raw: &str) -> Result<ProductId, Error> {
@@ -244,7 +239,7 @@ async fn create_product(
         keywords: Vec::new(),
         sku: None,
     };
-    let product = state.services.catalog.create_product(&principal, patch.apply(&blank), &context(ip)).await?;
+    let product = state.services.catalog.create_product(&principal, patch.apply(&blank), &ip.context()).await?;
     Ok(Reply::created(ProductView::from(&product), "Product created successfully"))
 }
 
@@ -282,7 +277,7 @@ async fn update_product(
     let patch = product_patch(&state, &mut f).await;
     f.finish()?;
     let patch = patch.expect("fields were read");
-    let product = state.services.catalog.update_product(&principal, id, patch, version, &context(ip)).await?;
+    let product = state.services.catalog.update_product(&principal, id, patch, version, &ip.context()).await?;
     Ok(Reply::ok(ProductView::from(&product), "Product updated successfully"))
 }
 
@@ -295,7 +290,7 @@ async fn delete_product(
     AdminAuth(principal): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<Option<()>>> {
-    state.services.catalog.delete_product(&principal, product_id(&id)?, &context(ip)).await?;
+    state.services.catalog.delete_product(&principal, product_id(&id)?, &ip.context()).await?;
     Ok(Reply::message("Product deleted successfully"))
 }
 
@@ -403,7 +398,7 @@ async fn create_category(
         description: c.description.flatten(),
         parent: c.parent.flatten(),
     };
-    let category = state.services.catalog.create_category(&principal, input, &context(ip)).await?;
+    let category = state.services.catalog.create_category(&principal, input, &ip.context()).await?;
     Ok(Reply::created(CategoryView::from(&category), "Category created successfully"))
 }
 
@@ -425,7 +420,7 @@ async fn update_category(
     let c = category_fields(&mut f);
     f.finish()?;
     let patch = CategoryPatch { name: c.name, slug: c.slug, description: c.description, parent: c.parent };
-    let category = state.services.catalog.update_category(&principal, &key, patch, version, &context(ip)).await?;
+    let category = state.services.catalog.update_category(&principal, &key, patch, version, &ip.context()).await?;
     Ok(Reply::ok(CategoryView::from(&category), "Category updated successfully"))
 }
 
@@ -439,6 +434,6 @@ async fn delete_category(
     AdminAuth(principal): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<Option<()>>> {
-    state.services.catalog.delete_category(&principal, &category_key(&id)?, &context(ip)).await?;
+    state.services.catalog.delete_category(&principal, &category_key(&id)?, &ip.context()).await?;
     Ok(Reply::message("Category deleted successfully"))
 }

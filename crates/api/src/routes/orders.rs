@@ -9,7 +9,6 @@ use emporium_domain::account::Email;
 use emporium_domain::ids::OrderId;
 use emporium_domain::orders::{OrderStatus, Quantity};
 use emporium_domain::time::Timestamp;
-use emporium_service::RequestContext;
 use emporium_service::orders::{OrderRequest, Viewer};
 use emporium_store::OrderFilter;
 use serde::Deserialize;
@@ -31,10 +30,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order))
         .routes(routes!(cancel_order))
         .routes(routes!(change_order_status))
-}
-
-fn context(ip: ClientIp) -> RequestContext {
-    RequestContext { ip: Some(ip.0.to_string()) }
 }
 
 fn order_id(raw: &str) -> Result<OrderId, Error> {
@@ -149,7 +144,7 @@ async fn place_order(
         Some(_) => None,
         None => state.services.carts.existing(auth.0.as_ref(), key.0.as_deref()).await?,
     };
-    let placed = state.services.orders.place(auth.0.as_ref(), cart, request, &context(ip)).await?;
+    let placed = state.services.orders.place(auth.0.as_ref(), cart, request, &ip.context()).await?;
     let mut response = Reply::created(OrderView::from(&placed.order), "Order placed successfully").into_response();
     if placed.replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -228,7 +223,7 @@ async fn cancel_order(
     let mut f = Fields::new(body);
     let email = f.optional_str("email");
     f.finish()?;
-    let order = state.services.orders.cancel(&viewer(auth, email)?, order_id(&id)?, &context(ip)).await?;
+    let order = state.services.orders.cancel(&viewer(auth, email)?, order_id(&id)?, &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order cancelled successfully"))
 }
 
@@ -255,6 +250,6 @@ async fn change_order_status(
     let status = f.parse("status", status, OrderStatus::parse);
     f.finish()?;
     let order =
-        state.services.orders.set_status(&principal, order_id(&id)?, status.expect("checked"), &context(ip)).await?;
+        state.services.orders.set_status(&principal, order_id(&id)?, status.expect("checked"), &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order status updated successfully"))
 }
