@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use emporium_domain::account::Email;
 use emporium_domain::address::ShippingAddress;
-use emporium_domain::ids::{OrderId, ProductId, UserId};
-use emporium_domain::orders::{OrderStatus, Quantity, merge_lines};
+use emporium_domain::ids::{CartId, OrderId, ProductId, UserId};
+use emporium_domain::orders::{OrderStatus, PricedLine, Quantity, Totals, merge_lines};
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
 use emporium_store::{
-    IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderRecord, PlaceOutcome, StatusChange, StatusOutcome,
-    Store, StoreError,
+    IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, PlaceOutcome, StatusChange,
+    StatusOutcome, Store, StoreError,
 };
 use serde_json::json;
 
@@ -72,6 +72,28 @@ fn refusal(problem: LineProblem) -> Error {
         LineProblem::Insufficient { product_id, name, requested, available } => {
             Error::InsufficientStock { product_id: product_id.to_string(), product_name: name, requested, available }
         }
+        LineProblem::PriceChanged { product_id } => {
+            Error::Conflict(format!("The price of product {product_id} changed while the order was placed; try again"))
+        }
+    }
+}
+
+/// How often an order is priced and tried again when a price changes under it.
+const PRICING_ATTEMPTS: u32 = 3;
+
+/// Where an order's lines come from.
+enum LineSource {
+    /// Explicit lines, merged and sorted by product id.
+    Items(Vec<(ProductId, Quantity)>),
+    Cart(CartId),
+}
+
+impl LineSource {
+    fn cart(&self) -> Option<CartId> {
+        match self {
+            LineSource::Items(_) => None,
+            LineSource::Cart(cart) => Some(*cart),
+        }
     }
 }
 
@@ -105,63 +127,125 @@ impl Orders {
             }
             (None, None) => return Err(Error::field("email", "is required for guest orders")),
         };
-        let (lines, from_cart) = match request.items {
-            Some(items) => (merge_lines(items).map_err(|e| Error::field("items", e))?, None),
+        let source = match request.items {
+            Some(items) => LineSource::Items(merge_lines(items).map_err(|e| Error::field("items", e))?),
             None => {
-                let cart = cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?;
-                let lines = self.store.cart_lines(cart.id).await?;
-                let items = lines
-                    .iter()
-                    .map(|l| Quantity::new(l.quantity).map(|q| (l.product_id, q)))
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(|e| Error::field("items", e))?;
-                if items.is_empty() {
-                    return Err(Error::field("items", "the cart is empty"));
-                }
-                (merge_lines(items).map_err(|e| Error::field("items", e))?, Some(cart.id))
+                LineSource::Cart(cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?.id)
             }
         };
         let scope = match principal {
             Some(p) => format!("user:{}", p.user_id),
             None => format!("guest:{}", email.to_lowercase()),
         };
-        let now = Timestamp::now();
-        let order = NewOrder {
+        let mut order = NewOrder {
             user_id: principal.map(|p| p.user_id),
             email,
             currency: self.currency.clone(),
             shipping_address: request.shipping_address,
             notes: request.notes,
-            lines,
-            from_cart,
+            items: Vec::new(),
+            totals: Totals::default(),
+            from_cart: source.cart(),
             idempotency: request.idempotency_key.map(|key| IdempotencyClaim {
                 scope,
                 key,
                 request_hash: request.request_hash,
-                not_before: now.minus_secs(IDEMPOTENCY_WINDOW.as_secs() as i64),
+                not_before: Timestamp::now().minus_secs(IDEMPOTENCY_WINDOW.as_secs() as i64),
             }),
             actor: if principal.is_some() { "user".into() } else { "guest".into() },
-            now,
+            now: Timestamp::now(),
             audit: ctx.audit(principal.map(|p| p.user_id), "order.created", Some(("order", String::new())), json!({})),
         };
-        // A concurrent retry with the same key loses the race on the claim's
-        // unique key; its transaction rolled back, so it asks again and finds
-        // the first order.
-        let mut outcome = self.store.place_order(&order).await;
-        if matches!(outcome, Err(StoreError::UniqueViolation)) && order.idempotency.is_some() {
-            outcome = self.store.place_order(&order).await;
-        }
-        match outcome? {
-            PlaceOutcome::Placed(order) => {
-                self.catalog_cache.invalidate();
-                Ok(Placed { order: *order, replayed: false })
+        let mut attempt = 1;
+        loop {
+            // Priced from the products as they are now; the store takes the
+            // stock only at these prices, so a change in between is noticed
+            // (and the order priced again), never charged wrongly.
+            let (items, totals) = self.price(&source).await?;
+            order.items = items;
+            order.totals = totals;
+            order.now = Timestamp::now();
+            order.audit.at = order.now;
+            // A concurrent retry with the same key loses the race on the
+            // claim's unique key; nothing it wrote remains, so it asks again
+            // and finds the first order.
+            let mut outcome = self.store.place_order(&order).await;
+            if matches!(outcome, Err(StoreError::UniqueViolation)) && order.idempotency.is_some() {
+                outcome = self.store.place_order(&order).await;
             }
-            PlaceOutcome::Replayed(order) => Ok(Placed { order: *order, replayed: true }),
-            PlaceOutcome::IdempotencyMismatch => {
-                Err(Error::Conflict("This Idempotency-Key was already used for a different order request".into()))
+            match outcome? {
+                PlaceOutcome::Placed(order) => {
+                    self.catalog_cache.invalidate();
+                    return Ok(Placed { order: *order, replayed: false });
+                }
+                PlaceOutcome::Replayed(order) => return Ok(Placed { order: *order, replayed: true }),
+                PlaceOutcome::IdempotencyMismatch => {
+                    return Err(Error::Conflict(
+                        "This Idempotency-Key was already used for a different order request".into(),
+                    ));
+                }
+                PlaceOutcome::Refused(LineProblem::PriceChanged { .. }) | PlaceOutcome::Contended
+                    if attempt < PRICING_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                PlaceOutcome::Refused(problem) => return Err(refusal(problem)),
+                PlaceOutcome::Contended => {
+                    return Err(Error::Conflict("The products changed while the order was placed; try again".into()));
+                }
             }
-            PlaceOutcome::Refused(problem) => Err(refusal(problem)),
         }
+    }
+
+    /// The order's lines priced from the products as they are now, or why
+    /// one of them cannot be bought.
+    async fn price(&self, source: &LineSource) -> Result<(Vec<OrderItemRecord>, Totals)> {
+        let (lines, products) = match source {
+            LineSource::Items(lines) => {
+                let ids: Vec<ProductId> = lines.iter().map(|(p, _)| *p).collect();
+                (lines.clone(), self.store.products_to_order(&ids).await?)
+            }
+            LineSource::Cart(cart) => {
+                let cart_lines = self.store.cart_lines(*cart).await?;
+                if cart_lines.is_empty() {
+                    return Err(Error::field("items", "the cart is empty"));
+                }
+                let requested = cart_lines
+                    .iter()
+                    .map(|l| Quantity::new(l.quantity).map(|q| (l.product_id, q)))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| Error::field("items", e))?;
+                let lines = merge_lines(requested).map_err(|e| Error::field("items", e))?;
+                (lines, cart_lines.into_iter().map(|l| (l.product_id, l.product)).collect())
+            }
+        };
+        let mut priced = Vec::with_capacity(lines.len());
+        for (product_id, quantity) in lines {
+            let quantity = quantity.get();
+            let product = match products.iter().find(|(id, _)| *id == product_id) {
+                Some((_, product)) if !product.deleted => product,
+                _ => return Err(refusal(LineProblem::NotFound { product_id })),
+            };
+            if !product.available {
+                return Err(refusal(LineProblem::Unavailable { product_id, name: product.name.clone() }));
+            }
+            if product.stock < quantity {
+                return Err(refusal(LineProblem::Insufficient {
+                    product_id,
+                    name: product.name.clone(),
+                    requested: quantity,
+                    available: product.stock,
+                }));
+            }
+            priced.push((
+                product_id,
+                product.name.clone(),
+                PricedLine { unit_price: product.price, discount: product.discount, quantity },
+            ));
+        }
+        let totals = Totals::of(priced.iter().map(|(_, _, line)| line));
+        let items = priced.into_iter().map(|(id, name, line)| OrderItemRecord::snapshot(id, name, &line)).collect();
+        Ok((items, totals))
     }
 
     fn may_see(viewer: &Viewer, order: &OrderRecord) -> bool {

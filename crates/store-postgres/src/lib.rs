@@ -18,6 +18,7 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod checkout;
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use emporium_domain::catalog::SearchQuery;
 use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -33,6 +34,13 @@ pub struct PostgresStore {
     /// (`synchronous_commit = off`). A crash may lose the last fraction of a
     /// second of cart changes; orders, stock and accounts never use it.
     carts: PgPool,
+    /// For placing orders only (src/checkout.rs): always the generic plan.
+    /// Checkout's one statement takes about half a millisecond to plan, and
+    /// with the default plan cache mode PostgreSQL plans it afresh on nearly
+    /// every call (its custom plans look cheaper than the generic one, which
+    /// is just as good). Forcing the generic plan for every statement would
+    /// hurt the optional-filter listings, so only this pool does.
+    checkout: PgPool,
 }
 
 impl PostgresStore {
@@ -40,17 +48,21 @@ impl PostgresStore {
     /// start at once: sqlx serialises migrations with an advisory lock.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
+        let pool = emporium_store::pool::pool_options::<sqlx::Postgres>()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let carts = PgPoolOptions::new()
+        let carts = emporium_store::pool::pool_options::<sqlx::Postgres>()
             .max_connections((max_connections / 2).max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        Ok(Self { pool, carts })
+            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
+        let checkout = emporium_store::pool::pool_options::<sqlx::Postgres>()
+            .max_connections((max_connections / 2).max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
+        Ok(Self { pool, carts, checkout })
     }
 }
 
@@ -67,6 +79,7 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.carts.close().await;
+        self.checkout.close().await;
         self.pool.close().await;
     }
 }
@@ -85,6 +98,9 @@ impl PostgresStore {
     }
     fn cart_writer(&self) -> &PgPool {
         &self.carts
+    }
+    fn checkout_writer(&self) -> &PgPool {
+        &self.checkout
     }
     /// Locks every admin row, so two concurrent demotions or deletions cannot
     /// each see the other admin still in place and together remove the last one.

@@ -22,6 +22,7 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod checkout;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,7 +32,7 @@ use async_trait::async_trait;
 use emporium_domain::catalog::SearchQuery;
 use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 pub struct SqliteStore {
     read: SqlitePool,
@@ -58,10 +59,13 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000")
             .pragma("temp_store", "memory");
-        let write =
-            SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options.clone()).await?;
+        let write = emporium_store::pool::pool_options::<sqlx::Sqlite>()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
-        let read = SqlitePoolOptions::new()
+        let read = emporium_store::pool::pool_options::<sqlx::Sqlite>()
             .max_connections(max_read_connections.max(1))
             .connect_with(options.read_only(true))
             .await?;

@@ -3,14 +3,13 @@
 
 use async_trait::async_trait;
 use emporium_domain::ids::{OrderId, ProductId};
-use emporium_domain::money::{Money, Percent};
-use emporium_domain::orders::{OrderStatus, PricedLine, Totals};
+use emporium_domain::orders::OrderStatus;
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
-use emporium_store::rows::{OrderEventRow, OrderItemRow, OrderRow};
+use emporium_store::rows::{CartLineRow, OrderEventRow, OrderItemRow, OrderRow};
 use emporium_store::sql::orders as sql;
 use emporium_store::{
-    LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
+    CartLine, CartProduct, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
     StatusOutcome, StoreError, StoreResult,
 };
 use sqlx::QueryBuilder;
@@ -36,120 +35,84 @@ async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<
     row.into_record(items, events).map(Some)
 }
 
-/// Why stock could not be taken for a line.
-async fn diagnose(conn: &mut Conn, product: ProductId, requested: i64) -> StoreResult<LineProblem> {
-    let row: Option<(String, i64, bool, bool)> =
-        sqlx::query_as(sql::DIAGNOSE_PRODUCT).bind(product.get()).fetch_optional(conn).await?;
-    Ok(match row {
-        None | Some((_, _, _, true)) => LineProblem::NotFound { product_id: product },
-        Some((name, _, false, _)) => LineProblem::Unavailable { product_id: product, name },
-        Some((name, stock, true, false)) => {
-            LineProblem::Insufficient { product_id: product, name, requested, available: stock }
+/// Why stock could not be taken for an order: the first line that cannot be
+/// bought as priced. `None` if every line could be now (a concurrent change
+/// came and went), so the order may be tried again.
+async fn diagnose(conn: &mut Conn, items: &[OrderItemRecord]) -> StoreResult<Option<LineProblem>> {
+    for item in items {
+        let product_id = item.product_id;
+        let row: Option<(String, i64, bool, bool, i64, i64)> =
+            sqlx::query_as(sql::DIAGNOSE_PRODUCT).bind(product_id.get()).fetch_optional(&mut *conn).await?;
+        let problem = match row {
+            None | Some((_, _, _, true, _, _)) => Some(LineProblem::NotFound { product_id }),
+            Some((name, _, false, _, _, _)) => Some(LineProblem::Unavailable { product_id, name }),
+            Some((name, stock, true, false, _, _)) if stock < item.quantity => {
+                Some(LineProblem::Insufficient { product_id, name, requested: item.quantity, available: stock })
+            }
+            Some((_, _, true, false, price, discount))
+                if price != item.unit_price.minor() || discount != item.discount.basis_points() =>
+            {
+                Some(LineProblem::PriceChanged { product_id })
+            }
+            Some(_) => None,
+        };
+        if problem.is_some() {
+            return Ok(problem);
         }
-    })
+    }
+    Ok(None)
 }
 
 #[async_trait]
 impl OrderStore for Backend {
     async fn place_order(&self, o: &NewOrder) -> StoreResult<PlaceOutcome> {
-        let now = o.now.millis();
-        let mut tx = self.writer().begin().await?;
         if let Some(claim) = &o.idempotency {
+            let mut conn = self.writer().acquire().await?;
             sqlx::query(sql::DELETE_EXPIRED_CLAIM)
                 .bind(&claim.scope)
                 .bind(&claim.key)
                 .bind(claim.not_before.millis())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             let seen: Option<(String, i64)> =
-                sqlx::query_as(sql::SELECT_CLAIM).bind(&claim.scope).bind(&claim.key).fetch_optional(&mut *tx).await?;
+                sqlx::query_as(sql::SELECT_CLAIM).bind(&claim.scope).bind(&claim.key).fetch_optional(&mut *conn).await?;
             if let Some((hash, order_id)) = seen {
                 if hash != claim.request_hash {
                     return Ok(PlaceOutcome::IdempotencyMismatch);
                 }
-                let order = load_order(&mut tx, order_id, true)
+                let order = load_order(&mut conn, order_id, true)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("claimed order {order_id} is gone"))?;
                 return Ok(PlaceOutcome::Replayed(Box::new(order)));
             }
         }
-        let mut lines = Vec::with_capacity(o.lines.len());
-        for (product, quantity) in &o.lines {
-            let taken: Option<(String, i64, i64)> = sqlx::query_as(sql::TAKE_STOCK)
-                .bind(product.get())
-                .bind(quantity.get())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((name, price, discount)) = taken else {
-                // Dropping the transaction rolls back the lines already taken.
-                return Ok(PlaceOutcome::Refused(diagnose(&mut tx, *product, quantity.get()).await?));
-            };
-            let discount = Percent::from_basis_points(discount).map_err(anyhow::Error::msg)?;
-            lines.push((
-                *product,
-                name,
-                PricedLine { unit_price: Money::from_minor(price), discount, quantity: quantity.get() },
-            ));
+        // A concurrent duplicate under the same key fails on the claim's
+        // unique key, and nothing it wrote remains; the caller asks again.
+        let Some(order_id) = crate::checkout::write_order(self, o).await? else {
+            let mut conn = self.reader().acquire().await?;
+            return Ok(match diagnose(&mut conn, &o.items).await? {
+                Some(problem) => PlaceOutcome::Refused(problem),
+                None => PlaceOutcome::Contended,
+            });
+        };
+        Ok(PlaceOutcome::Placed(Box::new(o.placed_record(OrderId::new(order_id)))))
+    }
+
+    async fn products_to_order(&self, ids: &[ProductId]) -> StoreResult<Vec<(ProductId, CartProduct)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let totals = Totals::of(lines.iter().map(|(_, _, l)| l));
-        let order_id: i64 = sqlx::query_scalar(sql::INSERT_ORDER)
-            .bind(o.user_id.map(|u| u.get()))
-            .bind(&o.email)
-            .bind(o.email.to_lowercase())
-            .bind(&o.currency)
-            .bind(totals.subtotal.minor())
-            .bind(totals.discount_total.minor())
-            .bind(totals.total.minor())
-            .bind(serde_json::to_string(&o.shipping_address)?)
-            .bind(o.notes.as_deref())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        let items: Vec<OrderItemRecord> =
-            lines.into_iter().map(|(product, name, line)| OrderItemRecord::snapshot(product, name, &line)).collect();
-        let mut insert: QueryBuilder<Db> =
-            QueryBuilder::new(format!("INSERT INTO order_items ({}) ", sql::ITEM_COLUMNS));
-        insert.push_values(&items, |mut row, item| {
-            row.push_bind(order_id)
-                .push_bind(item.product_id.get())
-                .push_bind(&item.name)
-                .push_bind(item.quantity)
-                .push_bind(item.unit_price.minor())
-                .push_bind(item.discount.basis_points())
-                .push_bind(item.unit_sell_price.minor())
-                .push_bind(item.line_total.minor());
-        });
-        insert.build().execute(&mut *tx).await?;
-        sqlx::query(sql::INSERT_ORDER_EVENT)
-            .bind(order_id)
-            .bind(None::<&str>)
-            .bind(OrderStatus::Pending.as_str())
-            .bind(o.user_id.map(|u| u.get()))
-            .bind(&o.actor)
-            .bind(None::<&str>)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(claim) = &o.idempotency {
-            sqlx::query(sql::INSERT_CLAIM)
-                .bind(&claim.scope)
-                .bind(&claim.key)
-                .bind(&claim.request_hash)
-                .bind(order_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let mut query: QueryBuilder<Db> = QueryBuilder::new(sql::SELECT_PRODUCTS_TO_ORDER);
+        query.push(" (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.get());
         }
-        if let Some(cart) = o.from_cart {
-            sqlx::query(emporium_store::sql::orders::CLEAR_CART).bind(cart.get()).execute(&mut *tx).await?;
-            sqlx::query(sql::TOUCH_CART).bind(cart.get()).bind(now).execute(&mut *tx).await?;
-        }
-        let mut audit = o.audit.clone();
-        audit.target_id = Some(order_id.to_string());
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(PlaceOutcome::Placed(Box::new(o.placed_record(OrderId::new(order_id), items, totals))))
+        list.push_unseparated(")");
+        let rows: Vec<CartLineRow> = query.build_query_as().fetch_all(self.reader()).await?;
+        rows.into_iter()
+            .map(|row| CartLine::try_from(row).map(|line| (line.product_id, line.product)))
+            .collect()
     }
 
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>> {

@@ -49,5 +49,6 @@ pub fn like_pattern(input: &str) -> String {
     out
 }
 
+pub mod pool;
 pub mod rows;
 pub mod sql;

@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use emporium_domain::address::ShippingAddress;
 use emporium_domain::ids::{CartId, OrderId, ProductId, UserId};
 use emporium_domain::money::{Money, Percent};
-use emporium_domain::orders::{OrderStatus, PaymentStatus, Quantity, Totals};
+use emporium_domain::orders::{OrderStatus, PaymentStatus, Totals};
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 
-use crate::{NewAuditEntry, StoreResult};
+use crate::{CartProduct, NewAuditEntry, StoreResult};
 
 /// A retried `POST /orders` is recognised by (scope, key); the hash tells a
 /// true retry from a different order under the same key.
@@ -30,8 +30,11 @@ pub struct NewOrder {
     pub currency: String,
     pub shipping_address: ShippingAddress,
     pub notes: Option<String>,
-    /// One per product, sorted by product id (see `merge_lines`).
-    pub lines: Vec<(ProductId, Quantity)>,
+    /// One per product, sorted by product id (see `merge_lines`), priced as
+    /// the buyer was shown them: stock is taken only while every product
+    /// still has that price and discount.
+    pub items: Vec<OrderItemRecord>,
+    pub totals: Totals,
     /// The cart the lines came from; it is emptied with the order.
     pub from_cart: Option<CartId>,
     pub idempotency: Option<IdempotencyClaim>,
@@ -44,7 +47,7 @@ pub struct NewOrder {
 impl NewOrder {
     /// The order as it stands once placed, built from what was written
     /// rather than read back: a placed order's first state is fully known.
-    pub fn placed_record(&self, id: OrderId, items: Vec<OrderItemRecord>, totals: Totals) -> OrderRecord {
+    pub fn placed_record(&self, id: OrderId) -> OrderRecord {
         OrderRecord {
             id,
             user_id: self.user_id,
@@ -52,10 +55,10 @@ impl NewOrder {
             status: OrderStatus::Pending,
             payment_status: PaymentStatus::Unpaid,
             currency: self.currency.clone(),
-            totals,
+            totals: self.totals,
             shipping_address: self.shipping_address.clone(),
             notes: self.notes.clone(),
-            items,
+            items: self.items.clone(),
             events: vec![OrderEventRecord {
                 from: None,
                 to: OrderStatus::Pending,
@@ -89,9 +92,23 @@ impl OrderItemRecord {
 /// Why a line could not be taken. Nothing was taken for any line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineProblem {
-    NotFound { product_id: ProductId },
-    Unavailable { product_id: ProductId, name: String },
-    Insufficient { product_id: ProductId, name: String, requested: i64, available: i64 },
+    NotFound {
+        product_id: ProductId,
+    },
+    Unavailable {
+        product_id: ProductId,
+        name: String,
+    },
+    Insufficient {
+        product_id: ProductId,
+        name: String,
+        requested: i64,
+        available: i64,
+    },
+    /// The price or discount changed after the order was priced.
+    PriceChanged {
+        product_id: ProductId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +119,9 @@ pub enum PlaceOutcome {
     /// The key was used before for a different request.
     IdempotencyMismatch,
     Refused(LineProblem),
+    /// Stock could not be taken, yet every line can be bought as priced now:
+    /// a concurrent change came and went. Worth asking again.
+    Contended,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,10 +198,13 @@ pub enum StatusOutcome {
 
 #[async_trait]
 pub trait OrderStore {
-    /// In one transaction: takes stock for every line or none (a line short
-    /// of stock refuses the whole order), snapshots prices, records the order,
-    /// its first event and idempotency claim, and empties the source cart.
+    /// Atomically: takes stock for every line or none (a line short of stock,
+    /// or no longer at the price it was ordered at, refuses the whole order),
+    /// records the order with its price snapshots, its first event, audit
+    /// entry and idempotency claim, and empties the source cart.
     async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOutcome>;
+    /// The products an order names, as they are now; unknown ids are left out.
+    async fn products_to_order(&self, ids: &[ProductId]) -> StoreResult<Vec<(ProductId, CartProduct)>>;
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
     /// Newest first, without events.
     async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;

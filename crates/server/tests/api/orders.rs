@@ -12,6 +12,8 @@ use crate::harness::{Backend, Reply, TestApp};
 crate::on_both_backends!(
     fifty_buyers_for_ten_units_never_oversell,
     a_short_line_takes_nothing_from_the_others,
+    racing_two_line_orders_take_the_first_line_only_for_placed_orders,
+    orders_racing_a_price_change_charge_a_price_the_product_had,
     concurrent_cancels_restore_stock_once,
     idempotent_retry_returns_the_first_order,
     every_status_change_is_legal_or_409,
@@ -91,6 +93,61 @@ async fn a_short_line_takes_nothing_from_the_others(app: &TestApp) {
     );
     assert_eq!((stock(app, &plenty).await, stock(app, &scarce).await), (5, 1), "nothing was taken");
     assert_eq!(app.get("/api/v1/orders", Some(&admin)).await.body["meta"]["total"], 0);
+}
+
+/// The buyers all see the scarce line in stock when their orders are priced,
+/// so most are refused only when its stock is taken: the plentiful line they
+/// had already taken must be put back.
+async fn racing_two_line_orders_take_the_first_line_only_for_placed_orders(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let plenty = product(app, &admin, "Plenty", 10.0, 100).await;
+    let scarce = product(app, &admin, "Scarce", 10.0, 5).await;
+    let buyers = (0..30).map(|i| {
+        let lines = json!([{ "productId": plenty, "quantity": 2 }, { "productId": scarce, "quantity": 1 }]);
+        async move { guest_order(app, &format!("buyer{i}@example.com"), lines).await }
+    });
+    let replies = join_all(buyers).await;
+    let placed = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    assert_eq!(placed, 5, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    for refused in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        refused.assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+        assert_eq!(refused.body["error"]["details"][0]["productId"], scarce.as_str());
+    }
+    assert_eq!((stock(app, &plenty).await, stock(app, &scarce).await), (90, 0));
+    assert_eq!(app.get("/api/v1/orders", Some(&admin)).await.body["meta"]["total"], 5);
+}
+
+/// An order is priced before its stock is taken; a price change in between
+/// makes it price again, so every order is charged a price the product
+/// really had, and its totals add up.
+async fn orders_racing_a_price_change_charge_a_price_the_product_had(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Volatile", 10.0, 1000).await;
+    let path = format!("/api/v1/products/{id}");
+    let buyers =
+        (0..24).map(|i| {
+            let id = id.clone();
+            async move {
+                guest_order(app, &format!("buyer{i}@example.com"), json!([{ "productId": id, "quantity": 3 }])).await
+            }
+        });
+    let repricing = async {
+        for price in [12.0, 14.0, 16.0] {
+            let reply = app.patch(&path, Some(&admin), json!({ "price": price })).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+    };
+    let (replies, ()) = futures::join!(join_all(buyers), repricing);
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let order = &reply.body["data"];
+        let unit = order["items"][0]["unitPrice"].as_f64().unwrap();
+        assert!([10.0, 12.0, 14.0, 16.0].contains(&unit), "charged {unit}, a price it never had");
+        assert_eq!(order["total"].as_f64(), Some(unit * 3.0), "{order}");
+    }
+    assert_eq!(stock(app, &id).await, 1000 - 3 * 24);
+    let after = guest_order(app, "late@example.com", json!([{ "productId": id, "quantity": 1 }])).await;
+    assert_eq!(after.body["data"]["items"][0]["unitPrice"].as_f64(), Some(16.0));
 }
 
 async fn concurrent_cancels_restore_stock_once(app: &TestApp) {

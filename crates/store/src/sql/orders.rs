@@ -28,13 +28,16 @@ pub const DELETE_EXPIRED_CLAIM: &str = "DELETE FROM idempotency_keys WHERE scope
 pub const SELECT_CLAIM: &str = "SELECT request_hash, order_id FROM idempotency_keys WHERE scope = $1 AND key = $2";
 pub const INSERT_CLAIM: &str =
     "INSERT INTO idempotency_keys (scope, key, request_hash, order_id, created_at) VALUES ($1, $2, $3, $4, $5)";
-/// Takes `$2` of a live, available product only if that many are in stock:
-/// the one statement that makes overselling impossible.
+/// Takes `$2` of a live, available product only if that many are in stock
+/// and it still has the price (`$4`) and discount (`$5`) the order was priced
+/// at: the one statement that makes overselling impossible.
 pub const TAKE_STOCK: &str = "UPDATE products SET stock = stock - $2, version = version + 1, updated_at = $3 \
-     WHERE id = $1 AND deleted_at IS NULL AND available = TRUE AND stock >= $2 \
-     RETURNING name, price_minor, discount_bp";
-pub const DIAGNOSE_PRODUCT: &str =
-    "SELECT name, stock, available, (deleted_at IS NOT NULL) AS deleted FROM products WHERE id = $1";
+     WHERE id = $1 AND deleted_at IS NULL AND available = TRUE AND stock >= $2 AND price_minor = $4 AND discount_bp = $5";
+pub const DIAGNOSE_PRODUCT: &str = "SELECT name, stock, available, (deleted_at IS NOT NULL) AS deleted, price_minor, discount_bp FROM products WHERE id = $1";
+/// The columns of a cart line (see `SELECT_CART_LINES`), for products an
+/// order names; the caller appends the `IN (…)` list.
+pub const SELECT_PRODUCTS_TO_ORDER: &str = "SELECT p.id AS product_id, CAST(0 AS BIGINT) AS quantity, p.name, p.price_minor, p.discount_bp, p.images, \
+     p.stock, p.available, (p.deleted_at IS NOT NULL) AS deleted FROM products p WHERE p.id IN";
 pub const RETURN_STOCK: &str =
     "UPDATE products SET stock = stock + $2, version = version + 1, updated_at = $3 WHERE id = $1";
 pub const INSERT_ORDER: &str = "INSERT INTO orders (user_id, email, email_key, status, payment_status, currency, subtotal_minor, \
