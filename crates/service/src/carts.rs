@@ -17,8 +17,20 @@ use crate::tokens::{hash_token, random_token};
 pub struct CartHandle {
     pub id: CartId,
     pub key: Option<String>,
-    /// Made by this request, so known to be empty.
-    pub new: bool,
+    /// Its lines as read when it was found (with it, in one query), or empty
+    /// for a cart this request made; taken by the first use, and read again
+    /// after a change.
+    pub lines: Option<Vec<CartLine>>,
+}
+
+impl CartHandle {
+    /// The cart's lines: the ones read with it, or read now.
+    pub async fn take_lines(&mut self, store: &dyn Store) -> Result<Vec<CartLine>> {
+        match self.lines.take() {
+            Some(lines) => Ok(lines),
+            None => Ok(store.cart_lines(self.id).await?),
+        }
+    }
 }
 
 /// Why a line cannot be bought as it stands.
@@ -91,34 +103,38 @@ impl Carts {
     pub async fn resolve(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<CartHandle> {
         let now = Timestamp::now();
         if let Some(p) = principal {
-            return Ok(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None, new: false });
+            let (id, lines) = self.store.user_cart(p.user_id, now).await?;
+            return Ok(CartHandle { id, key: None, lines: Some(lines) });
         }
         if let Some(key) = guest_key.filter(|k| !k.is_empty() && k.len() <= 128)
-            && let Some(id) = self.store.guest_cart(&hash_token(key), now).await?
+            && let Some((id, lines)) = self.store.guest_cart(&hash_token(key), now).await?
         {
-            return Ok(CartHandle { id, key: Some(key.to_string()), new: false });
+            return Ok(CartHandle { id, key: Some(key.to_string()), lines: Some(lines) });
         }
         let key = random_token(32);
         let id = self.store.create_guest_cart(&hash_token(&key), now).await?;
-        Ok(CartHandle { id, key: Some(key), new: true })
+        Ok(CartHandle { id, key: Some(key), lines: Some(Vec::new()) })
     }
 
     /// The cart if it exists, without making one (for checkout from a cart).
     pub async fn existing(&self, principal: Option<&Principal>, guest_key: Option<&str>) -> Result<Option<CartHandle>> {
         let now = Timestamp::now();
         Ok(match (principal, guest_key) {
-            (Some(p), _) => Some(CartHandle { id: self.store.user_cart(p.user_id, now).await?, key: None, new: false }),
-            (None, Some(key)) => self.store.guest_cart(&hash_token(key), now).await?.map(|id| CartHandle {
+            (Some(p), _) => {
+                let (id, lines) = self.store.user_cart(p.user_id, now).await?;
+                Some(CartHandle { id, key: None, lines: Some(lines) })
+            }
+            (None, Some(key)) => self.store.guest_cart(&hash_token(key), now).await?.map(|(id, lines)| CartHandle {
                 id,
                 key: Some(key.to_string()),
-                new: false,
+                lines: Some(lines),
             }),
             (None, None) => None,
         })
     }
 
-    pub async fn view(&self, handle: CartHandle) -> Result<Cart> {
-        let lines = self.store.cart_lines(handle.id).await?;
+    pub async fn view(&self, mut handle: CartHandle) -> Result<Cart> {
+        let lines = handle.take_lines(self.store.as_ref()).await?;
         Ok(Self::priced(handle, lines))
     }
 
@@ -193,14 +209,14 @@ impl Carts {
     }
 
     /// Adds to a line (making it if needed). The line's new total must be in stock.
-    pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
-        let lines = if handle.new { Vec::new() } else { self.store.cart_lines(handle.id).await? };
+    pub async fn add(&self, mut handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
+        let lines = handle.take_lines(self.store.as_ref()).await?;
         let existing = lines.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
         self.set_line(handle, lines, product_id, existing + quantity.get()).await
     }
 
-    pub async fn change(&self, handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
-        let lines = self.store.cart_lines(handle.id).await?;
+    pub async fn change(&self, mut handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
+        let lines = handle.take_lines(self.store.as_ref()).await?;
         let existing = lines.iter().find(|l| l.product_id == product_id).ok_or_else(not_in_cart)?.quantity;
         let wanted = match change {
             QuantityChange::To(n) => n,
@@ -213,18 +229,18 @@ impl Carts {
         if !self.store.remove_cart_line(handle.id, product_id, Timestamp::now()).await? {
             return Err(not_in_cart());
         }
-        self.view(handle).await
+        self.view(CartHandle { lines: None, ..handle }).await
     }
 
     pub async fn clear(&self, handle: CartHandle) -> Result<Cart> {
         self.store.clear_cart(handle.id, Timestamp::now()).await?;
-        self.view(handle).await
+        Ok(Self::priced(CartHandle { lines: None, ..handle }, Vec::new()))
     }
 
     /// At sign-in: the guest cart joins the user's, and its key is spent.
     pub async fn merge_into_user(&self, user_id: UserId, guest_key: &str) -> Result<bool> {
         let now = Timestamp::now();
-        let into = self.store.user_cart(user_id, now).await?;
+        let (into, _) = self.store.user_cart(user_id, now).await?;
         Ok(self.store.merge_guest_cart(&hash_token(guest_key), into, now).await?)
     }
 

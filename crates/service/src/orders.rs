@@ -78,21 +78,23 @@ fn refusal(problem: LineProblem) -> Error {
     }
 }
 
-/// How often an order is priced and tried again when a price changes under it.
-const PRICING_ATTEMPTS: u32 = 3;
+/// How often an order is priced and tried: each retry follows a price change
+/// committed since the last pricing, so only a product repriced four times
+/// while one order is placed makes that order give up (with a 409).
+const PRICING_ATTEMPTS: u32 = 5;
 
 /// Where an order's lines come from.
 enum LineSource {
     /// Explicit lines, merged and sorted by product id.
     Items(Vec<(ProductId, Quantity)>),
-    Cart(CartId),
+    Cart(CartHandle),
 }
 
 impl LineSource {
     fn cart(&self) -> Option<CartId> {
         match self {
             LineSource::Items(_) => None,
-            LineSource::Cart(cart) => Some(*cart),
+            LineSource::Cart(cart) => Some(cart.id),
         }
     }
 }
@@ -127,11 +129,9 @@ impl Orders {
             }
             (None, None) => return Err(Error::field("email", "is required for guest orders")),
         };
-        let source = match request.items {
+        let mut source = match request.items {
             Some(items) => LineSource::Items(merge_lines(items).map_err(|e| Error::field("items", e))?),
-            None => {
-                LineSource::Cart(cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?.id)
-            }
+            None => LineSource::Cart(cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?),
         };
         let scope = match principal {
             Some(p) => format!("user:{}", p.user_id),
@@ -161,7 +161,7 @@ impl Orders {
             // Priced from the products as they are now; the store takes the
             // stock only at these prices, so a change in between is noticed
             // (and the order priced again), never charged wrongly.
-            let (items, totals) = self.price(&source).await?;
+            let (items, totals) = self.price(&mut source).await?;
             order.items = items;
             order.totals = totals;
             order.now = Timestamp::now();
@@ -199,14 +199,14 @@ impl Orders {
 
     /// The order's lines priced from the products as they are now, or why
     /// one of them cannot be bought.
-    async fn price(&self, source: &LineSource) -> Result<(Vec<OrderItemRecord>, Totals)> {
+    async fn price(&self, source: &mut LineSource) -> Result<(Vec<OrderItemRecord>, Totals)> {
         let (lines, products) = match source {
             LineSource::Items(lines) => {
                 let ids: Vec<ProductId> = lines.iter().map(|(p, _)| *p).collect();
                 (lines.clone(), self.store.products_to_order(&ids).await?)
             }
             LineSource::Cart(cart) => {
-                let cart_lines = self.store.cart_lines(*cart).await?;
+                let cart_lines = cart.take_lines(self.store.as_ref()).await?;
                 if cart_lines.is_empty() {
                     return Err(Error::field("items", "the cart is empty"));
                 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::time::Timestamp;
-use emporium_store::rows::CartLineRow;
+use emporium_store::rows::{CartLineRow, CartWithLineRow, cart_with_lines};
 use emporium_store::sql::orders as sql;
 use emporium_store::{CartLine, CartStore, StoreResult};
 
@@ -12,27 +12,27 @@ use crate::Backend;
 
 #[async_trait]
 impl CartStore for Backend {
-    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<CartId> {
-        if let Some(id) =
-            sqlx::query_scalar::<_, i64>(sql::SELECT_USER_CART).bind(user_id.get()).fetch_optional(self.reader()).await?
-        {
-            return Ok(CartId::new(id));
+    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<(CartId, Vec<CartLine>)> {
+        let rows: Vec<CartWithLineRow> =
+            sqlx::query_as(sql::SELECT_USER_CART_WITH_LINES).bind(user_id.get()).fetch_all(self.reader()).await?;
+        if let Some((id, _, lines)) = cart_with_lines(rows)? {
+            return Ok((id, lines));
         }
         let mut tx = self.cart_writer().begin().await?;
         sqlx::query(sql::INSERT_USER_CART).bind(user_id.get()).bind(now.millis()).execute(&mut *tx).await?;
         let id: i64 = sqlx::query_scalar(sql::SELECT_USER_CART).bind(user_id.get()).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok(CartId::new(id))
+        Ok((CartId::new(id), Vec::new()))
     }
 
-    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>> {
-        let found: Option<(i64, i64)> =
-            sqlx::query_as(sql::SELECT_GUEST_CART).bind(key_hash).fetch_optional(self.reader()).await?;
-        let Some((id, used_at)) = found else { return Ok(None) };
+    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<(CartId, Vec<CartLine>)>> {
+        let rows: Vec<CartWithLineRow> =
+            sqlx::query_as(sql::SELECT_GUEST_CART_WITH_LINES).bind(key_hash).fetch_all(self.reader()).await?;
+        let Some((id, used_at, lines)) = cart_with_lines(rows)? else { return Ok(None) };
         if used_at < now.minus_secs(3600).millis() {
-            sqlx::query(sql::TOUCH_CART).bind(id).bind(now.millis()).execute(self.cart_writer()).await?;
+            sqlx::query(sql::TOUCH_CART).bind(id.get()).bind(now.millis()).execute(self.cart_writer()).await?;
         }
-        Ok(Some(CartId::new(id)))
+        Ok(Some((id, lines)))
     }
 
     async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId> {

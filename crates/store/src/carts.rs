@@ -29,11 +29,12 @@ pub struct CartLine {
 
 #[async_trait]
 pub trait CartStore {
-    /// The user's cart, made on first use.
-    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<CartId>;
-    /// The guest cart with this key hash, if it exists. Marks it as used
-    /// (at most hourly: the purge counts in days, and a write per read is not free).
-    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<CartId>>;
+    /// The user's cart with its lines (as `cart_lines`), made on first use.
+    async fn user_cart(&self, user_id: UserId, now: Timestamp) -> StoreResult<(CartId, Vec<CartLine>)>;
+    /// The guest cart with this key hash and its lines (as `cart_lines`), if
+    /// it exists. Marks it as used (at most hourly: the purge counts in days,
+    /// and a write per read is not free).
+    async fn guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<Option<(CartId, Vec<CartLine>)>>;
     async fn create_guest_cart(&self, key_hash: &str, now: Timestamp) -> StoreResult<CartId>;
     /// Lines in the order they were added.
     async fn cart_lines(&self, cart: CartId) -> StoreResult<Vec<CartLine>>;

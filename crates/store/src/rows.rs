@@ -161,6 +161,51 @@ impl TryFrom<ProductRow> for crate::ProductRecord {
     }
 }
 
+/// A cart joined with one of its lines, or with none (all line columns NULL).
+#[derive(Debug, sqlx::FromRow)]
+pub struct CartWithLineRow {
+    pub cart_id: i64,
+    pub updated_at: i64,
+    pub product_id: Option<i64>,
+    pub quantity: Option<i64>,
+    pub name: Option<String>,
+    pub price_minor: Option<i64>,
+    pub discount_bp: Option<i64>,
+    pub images: Option<String>,
+    pub stock: Option<i64>,
+    pub available: Option<bool>,
+    pub deleted: Option<bool>,
+}
+
+/// The cart's id, when it was last used, and its lines; `None` for no rows.
+pub fn cart_with_lines(
+    rows: Vec<CartWithLineRow>,
+) -> Result<Option<(emporium_domain::ids::CartId, i64, Vec<crate::CartLine>)>, StoreError> {
+    let Some(first) = rows.first() else { return Ok(None) };
+    let (cart, updated_at) = (emporium_domain::ids::CartId::new(first.cart_id), first.updated_at);
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (Some(product_id), Some(quantity), Some(name), Some(price_minor), Some(discount_bp), Some(images)) =
+            (r.product_id, r.quantity, r.name, r.price_minor, r.discount_bp, r.images)
+        else {
+            continue;
+        };
+        let row = CartLineRow {
+            product_id,
+            quantity,
+            name,
+            price_minor,
+            discount_bp,
+            images,
+            stock: r.stock.unwrap_or(0),
+            available: r.available.unwrap_or(false),
+            deleted: r.deleted.unwrap_or(false),
+        };
+        lines.push(row.try_into()?);
+    }
+    Ok(Some((cart, updated_at, lines)))
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct CartLineRow {
     pub product_id: i64,

@@ -4,7 +4,17 @@
 pub const INSERT_USER_CART: &str =
     "INSERT INTO carts (user_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (user_id) DO NOTHING";
 pub const SELECT_USER_CART: &str = "SELECT id FROM carts WHERE user_id = $1";
-pub const SELECT_GUEST_CART: &str = "SELECT id, updated_at FROM carts WHERE key_hash = $1";
+/// A cart with its lines as `SELECT_CART_LINES` shows them, one row per line
+/// (a single row of NULL line columns when it has none): finding a cart and
+/// reading it is one round trip.
+pub const SELECT_USER_CART_WITH_LINES: &str = "SELECT c.id AS cart_id, c.updated_at, ci.product_id, ci.quantity, p.name, p.price_minor, \
+     p.discount_bp, p.images, p.stock, p.available, (p.deleted_at IS NOT NULL) AS deleted FROM carts c \
+     LEFT JOIN cart_items ci ON ci.cart_id = c.id LEFT JOIN products p ON p.id = ci.product_id \
+     WHERE c.user_id = $1 ORDER BY ci.added_at, ci.product_id";
+pub const SELECT_GUEST_CART_WITH_LINES: &str = "SELECT c.id AS cart_id, c.updated_at, ci.product_id, ci.quantity, p.name, p.price_minor, \
+     p.discount_bp, p.images, p.stock, p.available, (p.deleted_at IS NOT NULL) AS deleted FROM carts c \
+     LEFT JOIN cart_items ci ON ci.cart_id = c.id LEFT JOIN products p ON p.id = ci.product_id \
+     WHERE c.key_hash = $1 ORDER BY ci.added_at, ci.product_id";
 pub const INSERT_GUEST_CART: &str =
     "INSERT INTO carts (key_hash, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id";
 pub const TOUCH_CART: &str = "UPDATE carts SET updated_at = $2 WHERE id = $1";
