@@ -55,6 +55,12 @@ def fmt(x, spec):
     return format(x, spec)
 
 
+def per_order_cpu_ms(server_cores, busy_cores, orders_per_s):
+    """(emporium, everything else) CPU milliseconds per order placed."""
+    rest = max(0.0, busy_cores - server_cores)
+    return 1000 * server_cores / orders_per_s, 1000 * rest / orders_per_s
+
+
 def cpu_use(before, after, cores):
     """(server cores, machine busy cores) over the run, from two cpu_snapshots."""
     try:
@@ -179,6 +185,13 @@ def main():
         print(f"CPU during the run: emporium {server_cores:.2f} cores, everything else (wrk, PostgreSQL, "
               f"other work) {max(0.0, busy_cores - server_cores):.2f}, idle {max(0.0, os.cpu_count() - busy_cores):.2f} "
               f"(of {os.cpu_count()})", file=out)
+        if orders_per_s > 0:
+            # CPU time per order on each side; the second bounds orders/s
+            # whatever the server does, as long as they share these cores.
+            server_ms, rest_ms = per_order_cpu_ms(server_cores, busy_cores, orders_per_s)
+            cap = f"; with emporium free, the rest alone caps these cores at " \
+                f"{1000 * os.cpu_count() / rest_ms:.0f} orders/s" if rest_ms > 0 else ""
+            print(f"CPU per order: emporium {server_ms:.2f} ms, everything else {rest_ms:.2f} ms{cap}", file=out)
     print(f"peak RSS: {peak_rss_mib:.1f} MiB (VmHWM; now {args.rss_kib / 1024:.1f} MiB)", file=out)
     print(f"oversold: {integ['oversold']}"
           + (f"  ({integ['oversold_units']} units: "
@@ -229,6 +242,10 @@ def main():
             # cores busy during the run: the emporium process, and all processes
             "server_cpu_cores": r(server_cores, 2),
             "busy_cpu_cores": r(busy_cores, 2),
+            "cpu_ms_per_order": (
+                dict(zip(("server", "rest"), (r(v, 3) for v in per_order_cpu_ms(server_cores, busy_cores, orders_per_s))))
+                if server_cores is not None and orders_per_s > 0 else None
+            ),
         },
         "load_tool": args.load_tool,
         "git_rev": args.git_rev,
