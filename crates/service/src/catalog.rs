@@ -9,7 +9,7 @@ use emporium_domain::ids::{CategoryId, ProductId};
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
-use emporium_store::{CategoryRecord, CategoryRemoval, NewAuditEntry, ProductRecord, Store, StoreError};
+use emporium_store::{CategoryRecord, CategoryRemoval, ProductRecord, Store, StoreError};
 use serde_json::json;
 
 use crate::admin::require_admin;
@@ -253,10 +253,6 @@ impl Catalog {
     }
 
     /// The product as stored right now, for changing it.
-    async fn fresh_product(&self, id: ProductId) -> Result<ProductRecord> {
-        self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))
-    }
-
     async fn check_category(&self, category: Option<CategoryId>) -> Result<()> {
         if let Some(id) = category
             && self.store.category_by_id(id).await?.is_none()
@@ -295,10 +291,10 @@ impl Catalog {
             .inspect(|_| self.cache.invalidate())
     }
 
-    /// Applies a partial update. With `expected_version` (the client's `__v`
-    /// or `If-Match`), a product changed since is a 409; without, a concurrent
-    /// change (a sale taking stock, say) is re-read and the patch re-applied,
-    /// so nothing is silently overwritten either way.
+    /// Applies a partial update to the product as it is when the update runs
+    /// (its row locked from read to write, so a concurrent sale is neither
+    /// overwritten nor a reason to fail). With `expected_version` (the
+    /// client's `__v` or `If-Match`), a product changed since is a 409.
     pub async fn update_product(
         &self,
         principal: &Principal,
@@ -308,18 +304,19 @@ impl Catalog {
         ctx: &RequestContext,
     ) -> Result<ProductRecord> {
         require_admin(principal)?;
-        for _attempt in 0..5 {
-            let current = self.fresh_product(id).await?;
+        if let Some(category) = patch.category_id {
+            // Checked ahead for a clear error; the foreign key still guards a
+            // category deleted in between.
+            self.check_category(category).await?;
+        }
+        let change = |current: &ProductRecord| {
             if let Some(sent) = expected_version
                 && sent != current.version
             {
                 return Err(version_conflict(current.version, sent));
             }
             let after = patch.apply(&current.draft);
-            if after.category_id != current.draft.category_id {
-                self.check_category(after.category_id).await?;
-            }
-            let audit: Vec<NewAuditEntry> = audited_changes(&current.draft, &after)
+            let audit = audited_changes(&current.draft, &after)
                 .into_iter()
                 .map(|(field, from, to)| {
                     ctx.audit(
@@ -330,24 +327,13 @@ impl Catalog {
                     )
                 })
                 .collect();
-            let updated = self
-                .store
-                .update_product(id, &after, current.version, Timestamp::now(), &audit)
-                .await
-                .map_err(Self::product_write_error)?;
-            match updated {
-                Some(record) => {
-                    self.cache.invalidate();
-                    return Ok(record);
-                }
-                None if expected_version.is_some() => {
-                    let now = self.fresh_product(id).await?;
-                    return Err(version_conflict(now.version, current.version));
-                }
-                None => continue,
-            }
-        }
-        Err(Error::Conflict("The product is changing too fast to update; try again".into()))
+            Ok((after, audit))
+        };
+        let updated =
+            self.store.update_product(id, Timestamp::now(), &change).await.map_err(Self::product_write_error)?;
+        let record = updated.ok_or_else(|| Error::NotFound("Product not found".into()))??;
+        self.cache.invalidate();
+        Ok(record)
     }
 
     pub async fn delete_product(&self, principal: &Principal, id: ProductId, ctx: &RequestContext) -> Result<()> {

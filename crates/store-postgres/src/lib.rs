@@ -110,6 +110,10 @@ impl PostgresStore {
     }
 }
 
+/// Appended to a product read inside an edit: no sale or other edit can change
+/// the row until the edit commits.
+const LOCK_PRODUCT_ROW: &str = " FOR UPDATE OF p";
+
 /// Locks the category, so no product is filed under it while it is checked.
 const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1 FOR UPDATE";
 

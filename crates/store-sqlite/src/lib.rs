@@ -95,6 +95,10 @@ impl SqliteStore {
     }
 }
 
+/// Nothing to lock: an edit runs on the single write connection, so no sale
+/// can change the row between its read and its write.
+const LOCK_PRODUCT_ROW: &str = "";
+
 /// The single writer serialises this check too.
 const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1";
 

@@ -8,7 +8,9 @@ use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CategoryRow, ProductRow};
 use emporium_store::sql::catalog::{self as sql, Arg, ProductValues};
-use emporium_store::{CatalogStore, CategoryRecord, CategoryRemoval, NewAuditEntry, ProductRecord, StoreResult};
+use emporium_store::{
+    CatalogStore, CategoryRecord, CategoryRemoval, NewAuditEntry, ProductChange, ProductRecord, StoreResult,
+};
 use sqlx::QueryBuilder;
 
 use crate::{Conn, Db};
@@ -199,28 +201,33 @@ impl CatalogStore for Backend {
     async fn update_product(
         &self,
         id: ProductId,
-        p: &ProductDraft,
-        expected_version: i64,
         now: Timestamp,
-        audit: &[NewAuditEntry],
-    ) -> StoreResult<Option<ProductRecord>> {
-        let values = ProductValues::from(p);
+        change: &ProductChange<'_>,
+    ) -> StoreResult<Option<Result<ProductRecord, emporium_domain::Error>>> {
         let mut tx = self.writer().begin().await?;
-        let updated = bind_values(sqlx::query(sql::UPDATE_PRODUCT), &values)
+        let row: Option<ProductRow> = sqlx::query_as(&format!("{}{}", sql::SELECT_LIVE_PRODUCT, crate::LOCK_PRODUCT_ROW))
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = row.map(ProductRecord::try_from).transpose()? else { return Ok(None) };
+        let (after, audit) = match change(&current) {
+            Ok(planned) => planned,
+            Err(refused) => return Ok(Some(Err(refused))),
+        };
+        let values = ProductValues::from(&after);
+        // The row is locked, so the version cannot have moved since the read.
+        bind_values(sqlx::query(sql::UPDATE_PRODUCT), &values)
             .bind(now.millis())
             .bind(id.get())
-            .bind(expected_version)
+            .bind(current.version)
             .execute(&mut *tx)
             .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(None);
-        }
-        for entry in audit {
+        for entry in &audit {
             insert_audit(&mut tx, entry).await?;
         }
-        let record = live_product(&mut tx, id.get()).await?;
+        let record = live_product(&mut tx, id.get()).await?.ok_or_else(|| anyhow::anyhow!("product {id} vanished"))?;
         tx.commit().await?;
-        Ok(record)
+        Ok(Some(Ok(record)))
     }
 
     async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool> {

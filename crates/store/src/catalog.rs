@@ -9,6 +9,11 @@ use emporium_domain::time::Timestamp;
 
 use crate::{NewAuditEntry, StoreResult};
 
+/// An edit of a product, decided on the product as it is: what it becomes
+/// and the audit entries recording that, or why it may not happen.
+pub type ProductChange<'a> =
+    dyn Fn(&ProductRecord) -> Result<(ProductDraft, Vec<NewAuditEntry>), emporium_domain::Error> + Send + Sync + 'a;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryRecord {
     pub id: CategoryId,
@@ -96,16 +101,17 @@ pub trait CatalogStore {
     ) -> StoreResult<u64>;
     /// A live (not deleted) product.
     async fn product(&self, id: ProductId) -> StoreResult<Option<ProductRecord>>;
-    /// Replaces the product if it is live and still at `expected_version`, and
-    /// writes the audit entries in the same transaction; `None` otherwise.
+    /// In one transaction: reads the live product with its row locked (on
+    /// SQLite, the single writer is held), asks `change` what it becomes, and
+    /// writes that with its audit entries. A sale taking stock meanwhile waits
+    /// for the commit instead of being overwritten or making the edit fail.
+    /// `None` if the product is not live; `Some(Err)` if `change` refused.
     async fn update_product(
         &self,
         id: ProductId,
-        product: &ProductDraft,
-        expected_version: i64,
         now: Timestamp,
-        audit: &[NewAuditEntry],
-    ) -> StoreResult<Option<ProductRecord>>;
+        change: &ProductChange<'_>,
+    ) -> StoreResult<Option<Result<ProductRecord, emporium_domain::Error>>>;
     /// Soft-deletes: the product leaves the catalog and search, while orders
     /// and carts that mention it keep a valid reference. `false` if not live.
     async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool>;

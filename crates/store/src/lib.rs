@@ -15,7 +15,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use carts::{CartLine, CartProduct, CartStore};
-pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductRecord};
+pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
 pub use error::{StoreError, StoreResult};
 pub use orders::{
     IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord, OrderStore,

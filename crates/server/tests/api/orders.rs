@@ -133,15 +133,8 @@ async fn orders_racing_a_price_change_charge_a_price_the_product_had(app: &TestA
         });
     let repricing = async {
         for price in [12.0, 14.0, 16.0] {
-            // A version-less edit re-applies itself over a few concurrent
-            // sales, then answers 409 and changes nothing; an admin retries.
-            let mut reply = app.patch(&path, Some(&admin), json!({ "price": price })).await;
-            for _ in 0..20 {
-                if reply.status != StatusCode::CONFLICT {
-                    break;
-                }
-                reply = app.patch(&path, Some(&admin), json!({ "price": price })).await;
-            }
+            // A version-less edit is never refused for the sales around it.
+            let reply = app.patch(&path, Some(&admin), json!({ "price": price })).await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         }
     };
