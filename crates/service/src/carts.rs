@@ -156,34 +156,47 @@ impl Carts {
         Cart { handle, lines, totals }
     }
 
-    /// Checks that `quantity` of the product can sit in a cart right now, and
-    /// returns the product as the cart line shows it.
-    async fn check_purchasable(&self, product_id: ProductId, quantity: i64) -> Result<CartProduct> {
-        let product =
-            self.store.product(product_id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
-        if !product.draft.available {
-            return Err(Error::field("productId", format!("{} is not available", product.draft.name)));
+    /// Why the product cannot sit in a cart line `quantity` times, if so.
+    fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64) -> Option<Error> {
+        if product.deleted {
+            return Some(Error::NotFound("Product not found".into()));
+        }
+        if !product.available {
+            return Some(Error::field("productId", format!("{} is not available", product.name)));
         }
         if quantity > MAX_QUANTITY {
-            return Err(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")));
+            return Some(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")));
         }
-        if quantity > product.draft.stock {
-            return Err(Error::InsufficientStock {
+        if quantity > product.stock {
+            return Some(Error::InsufficientStock {
                 product_id: product_id.to_string(),
-                product_name: product.draft.name,
+                product_name: product.name.clone(),
                 requested: quantity,
-                available: product.draft.stock,
+                available: product.stock,
             });
         }
-        Ok(CartProduct {
-            image: product.draft.images.first().cloned(),
-            name: product.draft.name,
-            price: product.draft.price,
-            discount: product.draft.discount,
-            stock: product.draft.stock,
-            available: true,
-            deleted: false,
-        })
+        None
+    }
+
+    /// Writes the line if the product can hold `quantity` now, and returns the
+    /// product as the line shows it; the reason in the envelope otherwise.
+    async fn put_line(&self, cart: CartId, product_id: ProductId, quantity: i64) -> Result<CartProduct> {
+        let not_found = || Error::NotFound("Product not found".into());
+        if quantity > MAX_QUANTITY {
+            // Never written; read only to name the first problem, in order.
+            let found = self.store.products_to_order(&[product_id]).await?;
+            let (_, product) = found.into_iter().next().ok_or_else(not_found)?;
+            return Err(Self::refusal(product_id, &product, quantity).unwrap_or_else(not_found));
+        }
+        let (product, put) =
+            self.store.put_cart_line(cart, product_id, quantity, Timestamp::now()).await?.ok_or_else(not_found)?;
+        if put {
+            return Ok(product);
+        }
+        Err(Self::refusal(product_id, &product, quantity).unwrap_or_else(|| {
+            // Refused, yet it could hold it as read: the product changed between.
+            Error::Conflict("The product changed while it was added; try again".into())
+        }))
     }
 
     /// Sets a line and returns the cart as it now is, without reading it again.
@@ -194,8 +207,12 @@ impl Carts {
         product_id: ProductId,
         quantity: i64,
     ) -> Result<Cart> {
-        let product = if quantity > 0 { Some(self.check_purchasable(product_id, quantity).await?) } else { None };
-        self.store.set_cart_line(handle.id, product_id, quantity.max(0), Timestamp::now()).await?;
+        let product = if quantity > 0 {
+            Some(self.put_line(handle.id, product_id, quantity).await?)
+        } else {
+            self.store.set_cart_line(handle.id, product_id, 0, Timestamp::now()).await?;
+            None
+        };
         let position = lines.iter().position(|l| l.product_id == product_id);
         match (product, position) {
             (None, Some(i)) => {

@@ -18,6 +18,7 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod cart_lines;
 mod checkout;
 
 use std::time::Duration;
@@ -32,7 +33,9 @@ pub struct PostgresStore {
     pool: PgPool,
     /// For cart writes only: commits do not wait for the WAL flush
     /// (`synchronous_commit = off`). A crash may lose the last fraction of a
-    /// second of cart changes; orders, stock and accounts never use it.
+    /// second of cart changes; orders, stock and accounts never use it. Its
+    /// statements have no optional filters, so like `checkout` it always uses
+    /// the generic plan rather than re-planning the cart-line CTE.
     carts: PgPool,
     /// For placing orders only (src/checkout.rs): always the generic plan.
     /// Checkout's one statement takes about half a millisecond to plan, and
@@ -57,7 +60,9 @@ impl PostgresStore {
         let carts = emporium_store::pool::pool_options::<sqlx::Postgres>()
             .max_connections((max_connections / 2).max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
+            .connect_lazy_with(
+                options.clone().options([("synchronous_commit", "off"), ("plan_cache_mode", "force_generic_plan")]),
+            );
         let checkout = emporium_store::pool::pool_options::<sqlx::Postgres>()
             .max_connections((max_connections / 2).max(1))
             .acquire_timeout(Duration::from_secs(10))

@@ -22,6 +22,7 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod cart_lines;
 mod checkout;
 
 use std::path::Path;

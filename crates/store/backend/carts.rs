@@ -6,7 +6,7 @@ use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CartLineRow, CartWithLineRow, cart_with_lines};
 use emporium_store::sql::orders as sql;
-use emporium_store::{CartLine, CartStore, StoreResult};
+use emporium_store::{CartLine, CartProduct, CartStore, StoreResult};
 
 use crate::Backend;
 
@@ -60,6 +60,16 @@ impl CartStore for Backend {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn put_cart_line(
+        &self,
+        cart: CartId,
+        product: ProductId,
+        quantity: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<(CartProduct, bool)>> {
+        crate::cart_lines::put_cart_line(self, cart, product, quantity, now).await
     }
 
     async fn remove_cart_line(&self, cart: CartId, product: ProductId, _now: Timestamp) -> StoreResult<bool> {

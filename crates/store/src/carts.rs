@@ -20,6 +20,15 @@ pub struct CartProduct {
     pub deleted: bool,
 }
 
+impl CartProduct {
+    /// Whether a cart line may hold `quantity` of it right now: it is live,
+    /// available and that many are in stock. (Checkout's statements on
+    /// PostgreSQL state the same rule in SQL, as the guard of their writes.)
+    pub fn can_hold(&self, quantity: i64) -> bool {
+        !self.deleted && self.available && quantity <= self.stock
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartLine {
     pub product_id: ProductId,
@@ -40,6 +49,17 @@ pub trait CartStore {
     async fn cart_lines(&self, cart: CartId) -> StoreResult<Vec<CartLine>>;
     /// Sets a line's quantity; 0 removes the line.
     async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()>;
+    /// Sets a line to `quantity` (> 0) only if the product can hold it
+    /// (`CartProduct::can_hold`), in one step with reading the product.
+    /// Returns the product as it is and whether the line was written; `None`
+    /// for an unknown product.
+    async fn put_cart_line(
+        &self,
+        cart: CartId,
+        product: ProductId,
+        quantity: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<(CartProduct, bool)>>;
     /// `false` when the product was not in the cart.
     async fn remove_cart_line(&self, cart: CartId, product: ProductId, now: Timestamp) -> StoreResult<bool>;
     async fn clear_cart(&self, cart: CartId, now: Timestamp) -> StoreResult<()>;

@@ -206,6 +206,14 @@ pub fn cart_with_lines(
     Ok(Some((cart, updated_at, lines)))
 }
 
+/// A product as a cart line shows it, and whether the line was written.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PutCartLineRow {
+    #[sqlx(flatten)]
+    pub line: CartLineRow,
+    pub put: bool,
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct CartLineRow {
     pub product_id: i64,

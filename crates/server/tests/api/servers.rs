@@ -16,7 +16,9 @@ async fn two_servers_share_sessions_and_never_oversell() {
         return;
     }
     let fast_sweep = |c: &mut emporium_server::config::Config| {
-        c.order_ttl = Duration::from_millis(300);
+        // Long enough that no order expires (and restocks) while the 30
+        // buyers are still buying, even on a loaded CI machine.
+        c.order_ttl = Duration::from_secs(2);
         c.sweep_interval = Duration::from_millis(50);
     };
     let a = TestApp::spawn(Backend::Postgres, fast_sweep).await;
