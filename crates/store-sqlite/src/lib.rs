@@ -38,6 +38,27 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Copies the WAL back into the database file in the background.
+    checkpointer: tokio::task::JoinHandle<()>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL from a connection of its own, so the single write
+/// connection never does. By default SQLite checkpoints on the commit that
+/// takes the WAL past 1,000 pages, and a checkpoint syncs the database file:
+/// every write queued behind that commit waits for the disk. `PASSIVE` never
+/// blocks readers or the writer; what it cannot copy yet, the next one does.
+async fn checkpoint_in_background(checkpoints: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&checkpoints).await {
+            tracing::warn!(%error, "background WAL checkpoint failed");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -63,14 +84,19 @@ impl SqliteStore {
         let write = emporium_store::pool::pool_options::<sqlx::Sqlite>()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
+        let checkpoints = emporium_store::pool::pool_options::<sqlx::Sqlite>()
+            .max_connections(1)
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .await?;
         let read = emporium_store::pool::pool_options::<sqlx::Sqlite>()
             .max_connections(max_read_connections.max(1))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        let checkpointer = tokio::spawn(checkpoint_in_background(checkpoints));
+        Ok(Self { read, write, checkpointer })
     }
 }
 
@@ -145,6 +171,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.checkpointer.abort();
         self.read.close().await;
         self.write.close().await;
     }
