@@ -3,7 +3,7 @@
 //! Taking the stock of every line, the order, its items, first event,
 //! idempotency claim and audit entry, and emptying the cart are
 //! data-modifying CTEs of a single statement, which PostgreSQL runs
-//! atomically. Row locks on the products are held only from that statement
+//! atomically (and in autocommit, so it commits at once). Row locks on the products are held only from that statement
 //! to its commit, not across a dozen round trips, so buyers of a popular
 //! product queue behind each other for far less time.
 
@@ -12,41 +12,41 @@ use emporium_store::{NewOrder, StoreResult};
 
 use crate::PostgresStore;
 
-/// The SQLSTATE `emporium_abort` raises (migration 0004).
-const REFUSED: &str = "EM001";
-/// PostgreSQL's deadlock_detected: the statement was rolled back and may run again.
-const DEADLOCK: &str = "40P01";
-/// Attempts after a deadlock before giving up with an error.
-const DEADLOCK_ATTEMPTS: u32 = 3;
-
-/// Stock is taken only while a product is live, available, has enough, and
-/// still has the price and discount the line was priced at. If fewer lines
-/// were taken than ordered, `emporium_abort` undoes the whole statement.
+/// The products of every line are locked first, in product-id order, so
+/// concurrent orders sharing products queue rather than deadlock. Locking
+/// re-checks each row as it now is: only a product that is live, available,
+/// has enough stock and still has the price and discount the line was priced
+/// at is locked. Unless every line's product was, nothing is written (each
+/// write below is conditional on `ready`) and the statement returns no row.
+/// The update itself needs no guard: the rows it changes are the ones locked
+/// and checked (and `CHECK (stock >= 0)` would refuse it anyway).
 ///
 /// Price and discount are compared with `IS NOT DISTINCT FROM` (both columns
 /// are NOT NULL, so it means `=`) because no index serves it: with `=`, a
 /// generic plan may reach the rows through the discount index and scan every
 /// product with that discount, instead of one primary-key lookup per line.
-///
-/// The lines come sorted by product id and the update walks them in that
-/// order (a nested loop over the array), so concurrent orders lock shared
-/// products in the same order; should a plan ever differ, PostgreSQL detects
-/// the deadlock and the statement is run again.
 const PLACE_ORDER: &str = "\
 WITH line AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
         AS l (product_id, quantity, unit_price_minor, discount_bp)
+), locked AS (
+    SELECT p.id FROM products p JOIN line ON p.id = line.product_id
+    WHERE p.deleted_at IS NULL AND p.available AND p.stock >= line.quantity
+        AND (p.price_minor, p.discount_bp) IS NOT DISTINCT FROM (line.unit_price_minor, line.discount_bp)
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p
+), ready AS (
+    SELECT count(*) = cardinality($1::bigint[]) AS every_line FROM locked
 ), taken AS (
     UPDATE products p
     SET stock = p.stock - line.quantity, version = p.version + 1, updated_at = $5
-    FROM line
-    WHERE p.id = line.product_id AND p.deleted_at IS NULL AND p.available AND p.stock >= line.quantity
-        AND (p.price_minor, p.discount_bp) IS NOT DISTINCT FROM (line.unit_price_minor, line.discount_bp)
+    FROM line, ready
+    WHERE p.id = line.product_id AND ready.every_line
     RETURNING p.id
 ), placed AS (
     INSERT INTO orders (user_id, email, email_key, status, payment_status, currency, subtotal_minor,
         discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version)
-    VALUES ($6, $7, $8, $18, 'unpaid', $9, $10, $11, $12, $13, $14, $5, $5, 0)
+    SELECT $6, $7, $8, $18, 'unpaid', $9, $10, $11, $12, $13, $14, $5, $5, 0 FROM ready WHERE ready.every_line
     RETURNING id
 ), items AS (
     INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, discount_bp,
@@ -63,14 +63,12 @@ WITH line AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, order_id, created_at)
     SELECT $20, $21, $22, placed.id, $5 FROM placed WHERE $21::text IS NOT NULL
 ), emptied AS (
-    DELETE FROM cart_items WHERE cart_id = $23
+    DELETE FROM cart_items WHERE cart_id = $23 AND EXISTS (SELECT 1 FROM placed)
 ), audited AS (
     INSERT INTO audit_log (at, actor_id, action, target_type, target_id, ip, details)
     SELECT $24, $25, $26, $27, placed.id::text, $28, $29 FROM placed
 )
-SELECT CASE WHEN (SELECT count(*) FROM taken) = cardinality($1::bigint[]) THEN placed.id
-    ELSE emporium_abort('a line of the order could not be taken') END
-FROM placed";
+SELECT placed.id FROM placed";
 
 /// Takes the stock and records the order; `None`, with nothing changed, if
 /// some line could not be taken as priced.
@@ -87,48 +85,36 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
     let claim = o.idempotency.as_ref();
     let audit = &o.audit;
     let details = audit.details.to_string();
-    let mut attempt = 1;
-    loop {
-        let placed = sqlx::query_scalar::<_, i64>(PLACE_ORDER)
-            .bind(&product_ids)
-            .bind(&quantities)
-            .bind(&unit_prices)
-            .bind(&discounts)
-            .bind(o.now.millis())
-            .bind(o.user_id.map(|u| u.get()))
-            .bind(&o.email)
-            .bind(o.email.to_lowercase())
-            .bind(&o.currency)
-            .bind(o.totals.subtotal.minor())
-            .bind(o.totals.discount_total.minor())
-            .bind(o.totals.total.minor())
-            .bind(&shipping_address)
-            .bind(o.notes.as_deref())
-            .bind(&names)
-            .bind(&sell_prices)
-            .bind(&line_totals)
-            .bind(OrderStatus::Pending.as_str())
-            .bind(&o.actor)
-            .bind(claim.map(|c| c.scope.as_str()))
-            .bind(claim.map(|c| c.key.as_str()))
-            .bind(claim.map(|c| c.request_hash.as_str()))
-            .bind(o.from_cart.map(|c| c.get()))
-            .bind(audit.at.millis())
-            .bind(audit.actor_id.map(|a| a.get()))
-            .bind(&audit.action)
-            .bind(audit.target_type.as_deref())
-            .bind(audit.ip.as_deref())
-            .bind(&details)
-            .fetch_one(store.checkout_writer())
-            .await;
-        let code = match &placed {
-            Err(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
-            _ => None,
-        };
-        match code.as_deref() {
-            Some(REFUSED) => return Ok(None),
-            Some(DEADLOCK) if attempt < DEADLOCK_ATTEMPTS => attempt += 1,
-            _ => return Ok(Some(placed?)),
-        }
-    }
+    Ok(sqlx::query_scalar::<_, i64>(PLACE_ORDER)
+        .bind(&product_ids)
+        .bind(&quantities)
+        .bind(&unit_prices)
+        .bind(&discounts)
+        .bind(o.now.millis())
+        .bind(o.user_id.map(|u| u.get()))
+        .bind(&o.email)
+        .bind(o.email.to_lowercase())
+        .bind(&o.currency)
+        .bind(o.totals.subtotal.minor())
+        .bind(o.totals.discount_total.minor())
+        .bind(o.totals.total.minor())
+        .bind(&shipping_address)
+        .bind(o.notes.as_deref())
+        .bind(&names)
+        .bind(&sell_prices)
+        .bind(&line_totals)
+        .bind(OrderStatus::Pending.as_str())
+        .bind(&o.actor)
+        .bind(claim.map(|c| c.scope.as_str()))
+        .bind(claim.map(|c| c.key.as_str()))
+        .bind(claim.map(|c| c.request_hash.as_str()))
+        .bind(o.from_cart.map(|c| c.get()))
+        .bind(audit.at.millis())
+        .bind(audit.actor_id.map(|a| a.get()))
+        .bind(&audit.action)
+        .bind(audit.target_type.as_deref())
+        .bind(audit.ip.as_deref())
+        .bind(&details)
+        .fetch_optional(store.checkout_writer())
+        .await?)
 }
