@@ -11,8 +11,8 @@ use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
 use emporium_store::{
-    IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, PlaceOutcome, StatusChange,
-    StatusOutcome, Store, StoreError,
+    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, PlaceOutcome,
+    StatusChange, StatusOutcome, Store, StoreError,
 };
 use serde_json::json;
 
@@ -156,6 +156,13 @@ impl Orders {
             now: Timestamp::now(),
             audit: ctx.audit(principal.map(|p| p.user_id), "order.created", Some(("order", String::new())), json!({})),
         };
+        // A retry finds its first order before anything else is checked: the
+        // stock may be gone and the cart emptied by that very order.
+        if let Some(claim) = &order.idempotency
+            && let Some(earlier) = self.store.earlier_order(claim).await?
+        {
+            return Self::replay(earlier);
+        }
         let mut attempt = 1;
         loop {
             // Priced from the products as they are now; the store takes the
@@ -166,23 +173,19 @@ impl Orders {
             order.totals = totals;
             order.now = Timestamp::now();
             order.audit.at = order.now;
-            // A concurrent retry with the same key loses the race on the
-            // claim's unique key; nothing it wrote remains, so it asks again
-            // and finds the first order.
-            let mut outcome = self.store.place_order(&order).await;
-            if matches!(outcome, Err(StoreError::UniqueViolation)) && order.idempotency.is_some() {
-                outcome = self.store.place_order(&order).await;
-            }
-            match outcome? {
+            let outcome = match (self.store.place_order(&order).await, &order.idempotency) {
+                // A concurrent request with the same key claimed it first;
+                // nothing this one wrote remains. Answer with that order.
+                (Err(StoreError::UniqueViolation), Some(claim)) => {
+                    let earlier = self.store.earlier_order(claim).await?;
+                    return Self::replay(earlier.ok_or_else(|| anyhow::anyhow!("a claimed key has no order"))?);
+                }
+                (outcome, _) => outcome?,
+            };
+            match outcome {
                 PlaceOutcome::Placed(order) => {
                     self.catalog_cache.invalidate();
                     return Ok(Placed { order: *order, replayed: false });
-                }
-                PlaceOutcome::Replayed(order) => return Ok(Placed { order: *order, replayed: true }),
-                PlaceOutcome::IdempotencyMismatch => {
-                    return Err(Error::Conflict(
-                        "This Idempotency-Key was already used for a different order request".into(),
-                    ));
                 }
                 PlaceOutcome::Refused(LineProblem::PriceChanged { .. }) | PlaceOutcome::Contended
                     if attempt < PRICING_ATTEMPTS =>
@@ -193,6 +196,16 @@ impl Orders {
                 PlaceOutcome::Contended => {
                     return Err(Error::Conflict("The products changed while the order was placed; try again".into()));
                 }
+            }
+        }
+    }
+
+    /// The answer to a request whose key already stands for an order.
+    fn replay(earlier: EarlierOrder) -> Result<Placed> {
+        match earlier {
+            EarlierOrder::Same(order) => Ok(Placed { order: *order, replayed: true }),
+            EarlierOrder::OtherRequest => {
+                Err(Error::Conflict("This Idempotency-Key was already used for a different order request".into()))
             }
         }
     }

@@ -9,7 +9,7 @@ use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CartLineRow, OrderEventRow, OrderItemRow, OrderRow};
 use emporium_store::sql::orders as sql;
 use emporium_store::{
-    CartLine, CartProduct, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
+    CartLine, CartProduct, EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
     StatusOutcome, StoreError, StoreResult,
 };
 use sqlx::QueryBuilder;
@@ -65,27 +65,26 @@ async fn diagnose(conn: &mut Conn, items: &[OrderItemRecord]) -> StoreResult<Opt
 
 #[async_trait]
 impl OrderStore for Backend {
-    async fn place_order(&self, o: &NewOrder) -> StoreResult<PlaceOutcome> {
-        if let Some(claim) = &o.idempotency {
-            let mut conn = self.writer().acquire().await?;
-            sqlx::query(sql::DELETE_EXPIRED_CLAIM)
-                .bind(&claim.scope)
-                .bind(&claim.key)
-                .bind(claim.not_before.millis())
-                .execute(&mut *conn)
-                .await?;
-            let seen: Option<(String, i64)> =
-                sqlx::query_as(sql::SELECT_CLAIM).bind(&claim.scope).bind(&claim.key).fetch_optional(&mut *conn).await?;
-            if let Some((hash, order_id)) = seen {
-                if hash != claim.request_hash {
-                    return Ok(PlaceOutcome::IdempotencyMismatch);
-                }
-                let order = load_order(&mut conn, order_id, true)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("claimed order {order_id} is gone"))?;
-                return Ok(PlaceOutcome::Replayed(Box::new(order)));
-            }
+    async fn earlier_order(&self, claim: &IdempotencyClaim) -> StoreResult<Option<EarlierOrder>> {
+        let mut conn = self.writer().acquire().await?;
+        sqlx::query(sql::DELETE_EXPIRED_CLAIM)
+            .bind(&claim.scope)
+            .bind(&claim.key)
+            .bind(claim.not_before.millis())
+            .execute(&mut *conn)
+            .await?;
+        let seen: Option<(String, i64)> =
+            sqlx::query_as(sql::SELECT_CLAIM).bind(&claim.scope).bind(&claim.key).fetch_optional(&mut *conn).await?;
+        let Some((hash, order_id)) = seen else { return Ok(None) };
+        if hash != claim.request_hash {
+            return Ok(Some(EarlierOrder::OtherRequest));
         }
+        let order =
+            load_order(&mut conn, order_id, true).await?.ok_or_else(|| anyhow::anyhow!("claimed order {order_id} is gone"))?;
+        Ok(Some(EarlierOrder::Same(Box::new(order))))
+    }
+
+    async fn place_order(&self, o: &NewOrder) -> StoreResult<PlaceOutcome> {
         // A concurrent duplicate under the same key fails on the claim's
         // unique key, and nothing it wrote remains; the caller asks again.
         let Some(order_id) = crate::checkout::write_order(self, o).await? else {

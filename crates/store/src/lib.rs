@@ -18,8 +18,8 @@ pub use carts::{CartLine, CartProduct, CartStore};
 pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
 pub use error::{StoreError, StoreResult};
 pub use orders::{
-    IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord, OrderStore,
-    PlaceOutcome, StatusChange, StatusOutcome,
+    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord,
+    OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
 };
 
 use async_trait::async_trait;

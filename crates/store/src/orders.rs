@@ -111,13 +111,18 @@ pub enum LineProblem {
     },
 }
 
+/// What an `Idempotency-Key` already stands for.
+#[derive(Debug, Clone)]
+pub enum EarlierOrder {
+    /// The same key and request were seen before: this is the first order.
+    Same(Box<OrderRecord>),
+    /// The key was used before for a different request.
+    OtherRequest,
+}
+
 #[derive(Debug, Clone)]
 pub enum PlaceOutcome {
     Placed(Box<OrderRecord>),
-    /// The same key and request were seen before: this is the first order.
-    Replayed(Box<OrderRecord>),
-    /// The key was used before for a different request.
-    IdempotencyMismatch,
     Refused(LineProblem),
     /// Stock could not be taken, yet every line can be bought as priced now:
     /// a concurrent change came and went. Worth asking again.
@@ -198,10 +203,15 @@ pub enum StatusOutcome {
 
 #[async_trait]
 pub trait OrderStore {
+    /// The order an idempotency claim's key already stands for, if any;
+    /// forgets the key first if it is older than the claim's window.
+    async fn earlier_order(&self, claim: &IdempotencyClaim) -> StoreResult<Option<EarlierOrder>>;
     /// Atomically: takes stock for every line or none (a line short of stock,
     /// or no longer at the price it was ordered at, refuses the whole order),
     /// records the order with its price snapshots, its first event, audit
-    /// entry and idempotency claim, and empties the source cart.
+    /// entry and idempotency claim, and empties the source cart. A key
+    /// claimed meanwhile by a concurrent request is a `UniqueViolation`, with
+    /// nothing written.
     async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOutcome>;
     /// The products an order names, as they are now; unknown ids are left out.
     async fn products_to_order(&self, ids: &[ProductId]) -> StoreResult<Vec<(ProductId, CartProduct)>>;

@@ -220,6 +220,29 @@ async fn idempotent_retry_returns_the_first_order(app: &TestApp) {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(stock(app, &id).await, 4);
+
+    // A retry finds its first order even when that order took the last of
+    // the stock, or emptied the cart it came from.
+    let last = json!({ "items": [{ "productId": id, "quantity": 4 }], "shippingAddress": address() });
+    let sold_out = Reply::read(send(&user, "key-3", &last).await.unwrap()).await;
+    assert_eq!(sold_out.status, StatusCode::CREATED, "{}", sold_out.body);
+    let again = Reply::read(send(&user, "key-3", &last).await.unwrap()).await;
+    assert_eq!(
+        (again.status, again.header("idempotent-replayed")),
+        (StatusCode::CREATED, Some("true")),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.body["data"]["_id"], sold_out.body["data"]["_id"]);
+    let lamp = product(app, &admin, "Lamp", 20.0, 5).await;
+    app.post("/api/v1/cart/items", Some(&user), json!({ "productId": lamp, "quantity": 1 })).await;
+    let from_cart = json!({ "shippingAddress": address() });
+    let first_cart = Reply::read(send(&user, "key-4", &from_cart).await.unwrap()).await;
+    assert_eq!(first_cart.status, StatusCode::CREATED, "{}", first_cart.body);
+    let cart_retry = Reply::read(send(&user, "key-4", &from_cart).await.unwrap()).await;
+    assert_eq!(cart_retry.status, StatusCode::CREATED, "{}", cart_retry.body);
+    assert_eq!(cart_retry.body["data"]["_id"], first_cart.body["data"]["_id"]);
+    assert_eq!(stock(app, &lamp).await, 4, "stock was taken once");
 }
 
 async fn set_status(app: &TestApp, admin: &str, order: &str, status: &str) -> Reply {
