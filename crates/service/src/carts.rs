@@ -7,7 +7,7 @@ use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::orders::{MAX_QUANTITY, PricedLine, Quantity, Totals};
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
-use emporium_store::{CartLine, CartProduct, Store};
+use emporium_store::{CartLine, CartProduct, LineProblem, Store};
 
 use crate::Principal;
 use crate::tokens::{hash_token, random_token};
@@ -158,24 +158,22 @@ impl Carts {
 
     /// Why the product cannot sit in a cart line `quantity` times, if so.
     fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64) -> Option<Error> {
-        if product.deleted {
-            return Some(Error::NotFound("Product not found".into()));
-        }
-        if !product.available {
-            return Some(Error::field("productId", format!("{} is not available", product.name)));
-        }
-        if quantity > MAX_QUANTITY {
-            return Some(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")));
-        }
-        if quantity > product.stock {
-            return Some(Error::InsufficientStock {
+        match product.problem(product_id, quantity) {
+            Some(LineProblem::NotFound { .. }) => Some(Error::NotFound("Product not found".into())),
+            Some(LineProblem::Unavailable { name, .. }) => {
+                Some(Error::field("productId", format!("{name} is not available")))
+            }
+            _ if quantity > MAX_QUANTITY => {
+                Some(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")))
+            }
+            Some(LineProblem::Insufficient { name, requested, available, .. }) => Some(Error::InsufficientStock {
                 product_id: product_id.to_string(),
-                product_name: product.name.clone(),
-                requested: quantity,
-                available: product.stock,
-            });
+                product_name: name,
+                requested,
+                available,
+            }),
+            Some(LineProblem::PriceChanged { .. }) | None => None,
         }
-        None
     }
 
     /// Writes the line if the product can hold `quantity` now, and returns the

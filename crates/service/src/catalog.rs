@@ -252,7 +252,6 @@ impl Catalog {
         self.cache.pages.get_or_load(key, async move { render.await.map(Arc::new) }).await
     }
 
-    /// The product as stored right now, for changing it.
     async fn check_category(&self, category: Option<CategoryId>) -> Result<()> {
         if let Some(id) = category
             && self.store.category_by_id(id).await?.is_none()

@@ -235,20 +235,11 @@ impl Orders {
         let mut priced = Vec::with_capacity(lines.len());
         for (product_id, quantity) in lines {
             let quantity = quantity.get();
-            let product = match products.iter().find(|(id, _)| *id == product_id) {
-                Some((_, product)) if !product.deleted => product,
-                _ => return Err(refusal(LineProblem::NotFound { product_id })),
+            let Some((_, product)) = products.iter().find(|(id, _)| *id == product_id) else {
+                return Err(refusal(LineProblem::NotFound { product_id }));
             };
-            if !product.available {
-                return Err(refusal(LineProblem::Unavailable { product_id, name: product.name.clone() }));
-            }
-            if product.stock < quantity {
-                return Err(refusal(LineProblem::Insufficient {
-                    product_id,
-                    name: product.name.clone(),
-                    requested: quantity,
-                    available: product.stock,
-                }));
+            if let Some(problem) = product.problem(product_id, quantity) {
+                return Err(refusal(problem));
             }
             priced.push((
                 product_id,

@@ -9,7 +9,7 @@ use emporium_store::{CartLine, CartProduct, StoreResult};
 
 use crate::PostgresStore;
 
-/// The write's guard is `CartProduct::can_hold`: live, available, in stock.
+/// The write's guard is `CartProduct::problem`'s rule: live, available, in stock.
 const PUT_CART_LINE: &str = "\
 WITH product AS (
     SELECT id, name, price_minor, discount_bp, images, stock, available, (deleted_at IS NOT NULL) AS deleted

@@ -1,6 +1,6 @@
 //! Putting a line in a cart, on SQLite: the product is read on a read
 //! connection, and the line written by an upsert that re-checks the product
-//! itself (`CartProduct::can_hold`, in SQL), so the single write connection
+//! itself (`CartProduct::problem`'s rule, in SQL), so the single write connection
 //! is held for one statement only and nothing that changed in between slips
 //! through.
 
@@ -12,7 +12,7 @@ use emporium_store::{CartLine, CartProduct, StoreResult};
 
 use crate::SqliteStore;
 
-/// The upsert, guarded by the rule of `CartProduct::can_hold`. (The WHERE
+/// The upsert, guarded by the rule of `CartProduct::problem`. (The WHERE
 /// clause also keeps SQLite from reading `ON CONFLICT` as a join constraint.)
 const PUT_CART_LINE: &str = "INSERT INTO cart_items (cart_id, product_id, quantity, added_at) \
      SELECT $1, id, $3, $4 FROM products WHERE id = $2 AND deleted_at IS NULL AND available AND stock >= $3 \
@@ -34,7 +34,7 @@ pub(crate) async fn put_cart_line(
     now: Timestamp,
 ) -> StoreResult<Option<(CartProduct, bool)>> {
     let Some(found) = read_product(store, product).await? else { return Ok(None) };
-    if !found.can_hold(quantity) {
+    if found.problem(product, quantity).is_some() {
         return Ok(Some((found, false)));
     }
     let put = sqlx::query(PUT_CART_LINE)

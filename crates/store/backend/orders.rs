@@ -35,32 +35,27 @@ async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<
     row.into_record(items, events).map(Some)
 }
 
-/// Why stock could not be taken for an order: the first line that cannot be
-/// bought as priced. `None` if every line could be now (a concurrent change
-/// came and went), so the order may be tried again.
-async fn diagnose(conn: &mut Conn, items: &[OrderItemRecord]) -> StoreResult<Option<LineProblem>> {
-    for item in items {
-        let product_id = item.product_id;
-        let row: Option<(String, i64, bool, bool, i64, i64)> =
-            sqlx::query_as(sql::DIAGNOSE_PRODUCT).bind(product_id.get()).fetch_optional(&mut *conn).await?;
-        let problem = match row {
-            None | Some((_, _, _, true, _, _)) => Some(LineProblem::NotFound { product_id }),
-            Some((name, _, false, _, _, _)) => Some(LineProblem::Unavailable { product_id, name }),
-            Some((name, stock, true, false, _, _)) if stock < item.quantity => {
-                Some(LineProblem::Insufficient { product_id, name, requested: item.quantity, available: stock })
+impl Backend {
+    /// Why stock could not be taken for an order: the first line that cannot
+    /// be bought as priced. `None` if every line could be now (a concurrent
+    /// change came and went), so the order may be tried again.
+    async fn diagnose(&self, items: &[OrderItemRecord]) -> StoreResult<Option<LineProblem>> {
+        let ids: Vec<ProductId> = items.iter().map(|i| i.product_id).collect();
+        let products = self.products_to_order(&ids).await?;
+        for item in items {
+            let product_id = item.product_id;
+            let Some((_, product)) = products.iter().find(|(id, _)| *id == product_id) else {
+                return Ok(Some(LineProblem::NotFound { product_id }));
+            };
+            if let Some(problem) = product.problem(product_id, item.quantity) {
+                return Ok(Some(problem));
             }
-            Some((_, _, true, false, price, discount))
-                if price != item.unit_price.minor() || discount != item.discount.basis_points() =>
-            {
-                Some(LineProblem::PriceChanged { product_id })
+            if product.price != item.unit_price || product.discount != item.discount {
+                return Ok(Some(LineProblem::PriceChanged { product_id }));
             }
-            Some(_) => None,
-        };
-        if problem.is_some() {
-            return Ok(problem);
         }
+        Ok(None)
     }
-    Ok(None)
 }
 
 #[async_trait]
@@ -88,8 +83,7 @@ impl OrderStore for Backend {
         // A concurrent duplicate under the same key fails on the claim's
         // unique key, and nothing it wrote remains; the caller asks again.
         let Some(order_id) = crate::checkout::write_order(self, o).await? else {
-            let mut conn = self.reader().acquire().await?;
-            return Ok(match diagnose(&mut conn, &o.items).await? {
+            return Ok(match self.diagnose(&o.items).await? {
                 Some(problem) => PlaceOutcome::Refused(problem),
                 None => PlaceOutcome::Contended,
             });

@@ -5,7 +5,7 @@ use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::money::{Money, Percent};
 use emporium_domain::time::Timestamp;
 
-use crate::StoreResult;
+use crate::{LineProblem, StoreResult};
 
 /// A cart line's product as it is now, live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +21,25 @@ pub struct CartProduct {
 }
 
 impl CartProduct {
-    /// Whether a cart line may hold `quantity` of it right now: it is live,
-    /// available and that many are in stock. (Checkout's statements on
-    /// PostgreSQL state the same rule in SQL, as the guard of their writes.)
-    pub fn can_hold(&self, quantity: i64) -> bool {
-        !self.deleted && self.available && quantity <= self.stock
+    /// Why a cart line or an order line cannot hold `quantity` of it right
+    /// now, if it cannot: it must be live, available and that many must be
+    /// in stock. (The cart and checkout statements state the same rule in
+    /// SQL, as the guard of their writes.)
+    pub fn problem(&self, product_id: ProductId, quantity: i64) -> Option<LineProblem> {
+        if self.deleted {
+            Some(LineProblem::NotFound { product_id })
+        } else if !self.available {
+            Some(LineProblem::Unavailable { product_id, name: self.name.clone() })
+        } else if quantity > self.stock {
+            Some(LineProblem::Insufficient {
+                product_id,
+                name: self.name.clone(),
+                requested: quantity,
+                available: self.stock,
+            })
+        } else {
+            None
+        }
     }
 }
 
@@ -50,7 +64,7 @@ pub trait CartStore {
     /// Sets a line's quantity; 0 removes the line.
     async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()>;
     /// Sets a line to `quantity` (> 0) only if the product can hold it
-    /// (`CartProduct::can_hold`), in one step with reading the product.
+    /// (`CartProduct::problem` has none), in one step with reading the product.
     /// Returns the product as it is and whether the line was written; `None`
     /// for an unknown product.
     async fn put_cart_line(

@@ -43,7 +43,6 @@ pub const INSERT_CLAIM: &str =
 /// at: the one statement that makes overselling impossible.
 pub const TAKE_STOCK: &str = "UPDATE products SET stock = stock - $2, version = version + 1, updated_at = $3 \
      WHERE id = $1 AND deleted_at IS NULL AND available = TRUE AND stock >= $2 AND price_minor = $4 AND discount_bp = $5";
-pub const DIAGNOSE_PRODUCT: &str = "SELECT name, stock, available, (deleted_at IS NOT NULL) AS deleted, price_minor, discount_bp FROM products WHERE id = $1";
 /// The columns of a cart line (see `SELECT_CART_LINES`), for products an
 /// order names; the caller appends the `IN (…)` list.
 pub const SELECT_PRODUCTS_TO_ORDER: &str = "SELECT p.id AS product_id, CAST(0 AS BIGINT) AS quantity, p.name, p.price_minor, p.discount_bp, p.images, \
