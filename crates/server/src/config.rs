@@ -26,7 +26,7 @@ pub struct CommonArgs {
     /// Directory for the SQLite database and the generated signing secret [default: ./data]
     #[arg(long, env = "EMPORIUM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// Most database connections in the pool [default: 10]
+    /// Most database connections this server opens [default: 10]
     #[arg(long, env = "EMPORIUM_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
     /// Log format: text or json [default: text]

@@ -49,24 +49,26 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` and applies pending migrations. Several servers may
     /// start at once: sqlx serialises migrations with an advisory lock.
+    ///
+    /// `max_connections` is the most this server opens in all, split between
+    /// the pools: three tenths each (at least one) for cart writes and
+    /// checkout, which carry most of a buyer's statements, and the rest for
+    /// everything else; so never fewer than three.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = emporium_store::pool::pool_options::<sqlx::Postgres>()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await?;
+        let side = (max_connections * 3 / 10).max(1);
+        let main = max_connections.saturating_sub(2 * side).max(1);
+        let sized = |n: u32| {
+            emporium_store::pool::pool_options::<sqlx::Postgres>()
+                .max_connections(n)
+                .acquire_timeout(Duration::from_secs(10))
+        };
+        let pool = sized(main).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let carts = emporium_store::pool::pool_options::<sqlx::Postgres>()
-            .max_connections((max_connections / 2).max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(
-                options.clone().options([("synchronous_commit", "off"), ("plan_cache_mode", "force_generic_plan")]),
-            );
-        let checkout = emporium_store::pool::pool_options::<sqlx::Postgres>()
-            .max_connections((max_connections / 2).max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
+        let generic_plans = ("plan_cache_mode", "force_generic_plan");
+        let carts =
+            sized(side).connect_lazy_with(options.clone().options([("synchronous_commit", "off"), generic_plans]));
+        let checkout = sized(side).connect_lazy_with(options.options([generic_plans]));
         Ok(Self { pool, carts, checkout })
     }
 }
