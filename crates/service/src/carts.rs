@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use emporium_domain::ids::{CartId, ProductId, UserId};
-use emporium_domain::orders::{MAX_QUANTITY, PricedLine, Quantity, Totals};
+use emporium_domain::orders::{MAX_ORDER_LINES, MAX_QUANTITY, PricedLine, Quantity, Totals};
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
-use emporium_store::{CartLine, CartProduct, LineProblem, Store};
+use emporium_store::{CartLine, CartProduct, LineEdit, LineEditOutcome, LineProblem, Store};
 
 use crate::Principal;
 use crate::tokens::{hash_token, random_token};
@@ -156,88 +156,82 @@ impl Carts {
         Cart { handle, lines, totals }
     }
 
-    /// Why the product cannot sit in a cart line `quantity` times, if so.
-    fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64) -> Option<Error> {
+    /// Why the product cannot sit in a cart line `quantity` times; `field`
+    /// names the input that asked for that many.
+    fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64, field: &str) -> Error {
         match product.problem(product_id, quantity) {
-            Some(LineProblem::NotFound { .. }) => Some(Error::NotFound("Product not found".into())),
+            Some(LineProblem::NotFound { .. }) => Error::NotFound("Product not found".into()),
             Some(LineProblem::Unavailable { name, .. }) => {
-                Some(Error::field("productId", format!("{name} is not available")))
+                Error::field("productId", format!("{name} is not available"))
             }
             _ if quantity > MAX_QUANTITY => {
-                Some(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")))
+                Error::field(field, format!("must be at most {MAX_QUANTITY} in one cart line"))
             }
-            Some(LineProblem::Insufficient { name, requested, available, .. }) => Some(Error::InsufficientStock {
+            Some(LineProblem::Insufficient { name, requested, available, .. }) => Error::InsufficientStock {
                 product_id: product_id.to_string(),
                 product_name: name,
                 requested,
                 available,
-            }),
-            Some(LineProblem::PriceChanged { .. }) | None => None,
-        }
-    }
-
-    /// Writes the line if the product can hold `quantity` now, and returns the
-    /// product as the line shows it; the reason in the envelope otherwise.
-    async fn put_line(&self, cart: CartId, product_id: ProductId, quantity: i64) -> Result<CartProduct> {
-        let not_found = || Error::NotFound("Product not found".into());
-        if quantity > MAX_QUANTITY {
-            // Never written; read only to name the first problem, in order.
-            let found = self.store.products_to_order(&[product_id]).await?;
-            let (_, product) = found.into_iter().next().ok_or_else(not_found)?;
-            return Err(Self::refusal(product_id, &product, quantity).unwrap_or_else(not_found));
-        }
-        let (product, put) =
-            self.store.put_cart_line(cart, product_id, quantity, Timestamp::now()).await?.ok_or_else(not_found)?;
-        if put {
-            return Ok(product);
-        }
-        Err(Self::refusal(product_id, &product, quantity).unwrap_or_else(|| {
-            // Refused, yet it could hold it as read: the product changed between.
-            Error::Conflict("The product changed while it was added; try again".into())
-        }))
-    }
-
-    /// Sets a line and returns the cart as it now is, without reading it again.
-    async fn set_line(
-        &self,
-        handle: CartHandle,
-        mut lines: Vec<CartLine>,
-        product_id: ProductId,
-        quantity: i64,
-    ) -> Result<Cart> {
-        let product = if quantity > 0 {
-            Some(self.put_line(handle.id, product_id, quantity).await?)
-        } else {
-            self.store.set_cart_line(handle.id, product_id, 0, Timestamp::now()).await?;
-            None
-        };
-        let position = lines.iter().position(|l| l.product_id == product_id);
-        match (product, position) {
-            (None, Some(i)) => {
-                lines.remove(i);
+            },
+            // Refused, yet it could hold it as read: the line or product kept changing.
+            Some(LineProblem::PriceChanged { .. }) | None => {
+                Error::Conflict("The cart line or its product changed while it was edited; try again".into())
             }
-            (None, None) => {}
-            (Some(product), Some(i)) => lines[i] = CartLine { product_id, quantity, product },
-            (Some(product), None) => lines.push(CartLine { product_id, quantity, product }),
+        }
+    }
+
+    /// Applies one atomic edit to a line and returns the cart with the line
+    /// as the edit left it (the rest as read with the cart, not read again).
+    async fn edit(&self, mut handle: CartHandle, product_id: ProductId, edit: LineEdit, field: &str) -> Result<Cart> {
+        let mut lines = handle.take_lines(self.store.as_ref()).await?;
+        let outcome = self.store.edit_cart_line(handle.id, product_id, edit, Timestamp::now()).await?;
+        let position = lines.iter().position(|l| l.product_id == product_id);
+        match outcome {
+            LineEditOutcome::Written { quantity, product } => {
+                let line = CartLine { product_id, quantity, product };
+                match position {
+                    Some(i) => lines[i] = line,
+                    None => lines.push(line),
+                }
+            }
+            LineEditOutcome::Removed => {
+                if let Some(i) = position {
+                    lines.remove(i);
+                }
+            }
+            LineEditOutcome::NoProduct => return Err(Error::NotFound("Product not found".into())),
+            LineEditOutcome::NotInCart => return Err(not_in_cart()),
+            LineEditOutcome::CartFull => {
+                return Err(Error::field(
+                    "productId",
+                    format!(
+                        "the cart already holds {MAX_ORDER_LINES} different products, the most one order may have; \
+                         remove one first"
+                    ),
+                ));
+            }
+            LineEditOutcome::Refused { quantity, product } => {
+                return Err(Self::refusal(product_id, &product, quantity, field));
+            }
         }
         Ok(Self::priced(handle, lines))
     }
 
-    /// Adds to a line (making it if needed). The line's new total must be in stock.
-    pub async fn add(&self, mut handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
-        let lines = handle.take_lines(self.store.as_ref()).await?;
-        let existing = lines.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
-        self.set_line(handle, lines, product_id, existing + quantity.get()).await
+    /// Adds to a line (making it if needed), in one step with checking that
+    /// the line's new total is in stock: concurrent adds all count.
+    pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
+        self.edit(handle, product_id, LineEdit::Add(quantity.get()), "quantity").await
     }
 
-    pub async fn change(&self, mut handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
-        let lines = handle.take_lines(self.store.as_ref()).await?;
-        let existing = lines.iter().find(|l| l.product_id == product_id).ok_or_else(not_in_cart)?.quantity;
-        let wanted = match change {
-            QuantityChange::To(n) => n,
-            QuantityChange::By(delta) => existing.saturating_add(delta),
-        };
-        self.set_line(handle, lines, product_id, wanted).await
+    /// Sets a line, or changes it relatively (`quantity = quantity + n` in one
+    /// step, so concurrent changes all count). A line set to 0, or changed to
+    /// 0 or below, is removed.
+    pub async fn change(&self, handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
+        match change {
+            QuantityChange::To(0) => self.remove(handle, product_id).await,
+            QuantityChange::To(n) => self.edit(handle, product_id, LineEdit::To(n), "quantity").await,
+            QuantityChange::By(delta) => self.edit(handle, product_id, LineEdit::By(delta), "change").await,
+        }
     }
 
     pub async fn remove(&self, handle: CartHandle, product_id: ProductId) -> Result<Cart> {

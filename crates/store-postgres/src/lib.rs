@@ -115,6 +115,12 @@ impl PostgresStore {
         sqlx::query("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE").execute(tx).await?;
         Ok(())
     }
+    /// Locks the cart's row, so that lines counted after it are all the
+    /// lines there are until this transaction ends (see src/cart_lines.rs).
+    async fn lock_cart(tx: &mut Conn, cart: emporium_domain::ids::CartId) -> StoreResult<()> {
+        sqlx::query(cart_lines::LOCK_CART).bind(cart.get()).execute(tx).await?;
+        Ok(())
+    }
 }
 
 /// Appended to a product read inside an edit: no sale or other edit can change

@@ -6,9 +6,56 @@ use emporium_domain::ids::{CartId, ProductId, UserId};
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CartLineRow, CartWithLineRow, cart_with_lines};
 use emporium_store::sql::orders as sql;
-use emporium_store::{CartLine, CartProduct, CartStore, StoreResult};
+use emporium_domain::orders::{MAX_ORDER_LINES, MAX_QUANTITY};
+use emporium_store::{CartLine, CartStore, LineEdit, LineEditOutcome, OrderStore, StoreResult};
 
 use crate::Backend;
+
+/// How often an edit is tried while the line or its product changes between
+/// the edit's write and the look at why it was refused.
+const EDIT_ATTEMPTS: u32 = 3;
+
+/// Why an edit wrote nothing.
+enum Refusal {
+    /// As things are now, it cannot be done: this is the answer.
+    Final(LineEditOutcome),
+    /// As things are now, it could be: something changed in between. The
+    /// answer if it keeps happening.
+    Raced(LineEditOutcome),
+}
+
+impl Backend {
+    /// Reads the line and its product as they are now, to say why an edit
+    /// was refused, in the order the service names problems.
+    async fn why_not_edited(&self, cart: CartId, product: ProductId, edit: LineEdit) -> StoreResult<Refusal> {
+        let found = self.products_to_order(&[product]).await?.into_iter().next().map(|(_, p)| p);
+        let existing: Option<i64> = sqlx::query_scalar(sql::SELECT_CART_LINE_QUANTITY)
+            .bind(cart.get())
+            .bind(product.get())
+            .fetch_optional(self.reader())
+            .await?;
+        let (found, wanted) = match (found, edit, existing) {
+            (None, LineEdit::Add(_), _) => return Ok(Refusal::Final(LineEditOutcome::NoProduct)),
+            (None, _, _) | (_, LineEdit::By(_) | LineEdit::To(_), None) => {
+                return Ok(Refusal::Final(LineEditOutcome::NotInCart));
+            }
+            (Some(found), LineEdit::Add(n), existing) => (found, existing.unwrap_or(0).saturating_add(n)),
+            (Some(found), LineEdit::By(change), Some(existing)) => (found, existing.saturating_add(change)),
+            (Some(found), LineEdit::To(n), Some(_)) => (found, n),
+        };
+        if wanted > 0 && (found.problem(product, wanted).is_some() || wanted > MAX_QUANTITY) {
+            return Ok(Refusal::Final(LineEditOutcome::Refused { quantity: wanted, product: found }));
+        }
+        if matches!(edit, LineEdit::Add(_)) && existing.is_none() {
+            let lines: i64 =
+                sqlx::query_scalar(sql::COUNT_CART_LINES).bind(cart.get()).fetch_one(self.reader()).await?;
+            if lines >= MAX_ORDER_LINES as i64 {
+                return Ok(Refusal::Final(LineEditOutcome::CartFull));
+            }
+        }
+        Ok(Refusal::Raced(LineEditOutcome::Refused { quantity: wanted, product: found }))
+    }
+}
 
 #[async_trait]
 impl CartStore for Backend {
@@ -47,29 +94,38 @@ impl CartStore for Backend {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn set_cart_line(&self, cart: CartId, product: ProductId, quantity: i64, now: Timestamp) -> StoreResult<()> {
-        if quantity <= 0 {
-            sqlx::query(sql::DELETE_CART_LINE).bind(cart.get()).bind(product.get()).execute(self.cart_writer()).await?;
-        } else {
-            sqlx::query(sql::UPSERT_CART_LINE)
-                .bind(cart.get())
-                .bind(product.get())
-                .bind(quantity)
-                .bind(now.millis())
-                .execute(self.cart_writer())
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn put_cart_line(
+    async fn edit_cart_line(
         &self,
         cart: CartId,
         product: ProductId,
-        quantity: i64,
+        edit: LineEdit,
         now: Timestamp,
-    ) -> StoreResult<Option<(CartProduct, bool)>> {
-        crate::cart_lines::put_cart_line(self, cart, product, quantity, now).await
+    ) -> StoreResult<LineEditOutcome> {
+        let mut attempt = 1;
+        loop {
+            if let Some(done) = crate::cart_lines::write_line(self, cart, product, edit, now).await? {
+                return Ok(done);
+            }
+            if let LineEdit::By(change) = edit
+                && change < 0
+            {
+                let removed = sqlx::query(sql::DELETE_EMPTIED_CART_LINE)
+                    .bind(cart.get())
+                    .bind(product.get())
+                    .bind(change)
+                    .execute(self.cart_writer())
+                    .await?
+                    .rows_affected();
+                if removed > 0 {
+                    return Ok(LineEditOutcome::Removed);
+                }
+            }
+            match self.why_not_edited(cart, product, edit).await? {
+                Refusal::Final(outcome) => return Ok(outcome),
+                Refusal::Raced(outcome) if attempt >= EDIT_ATTEMPTS => return Ok(outcome),
+                Refusal::Raced(_) => attempt += 1,
+            }
+        }
     }
 
     async fn remove_cart_line(&self, cart: CartId, product: ProductId, _now: Timestamp) -> StoreResult<bool> {
@@ -89,16 +145,26 @@ impl CartStore for Backend {
 
     async fn merge_guest_cart(&self, key_hash: &str, into: CartId, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.cart_writer().begin().await?;
+        Self::lock_cart(&mut tx, into).await?;
         let Some(guest) =
             sqlx::query_scalar::<_, i64>(sql::SELECT_GUEST_CART_ID).bind(key_hash).fetch_optional(&mut *tx).await?
         else {
             return Ok(false);
         };
+        let mut line_count: i64 = sqlx::query_scalar(sql::COUNT_CART_LINES).bind(into.get()).fetch_one(&mut *tx).await?;
         let lines: Vec<(i64, i64, i64, i64)> =
             sqlx::query_as(sql::SELECT_MERGE_LINES).bind(guest).bind(into.get()).fetch_all(&mut *tx).await?;
         for (product, incoming, stock, existing) in lines {
             let merged = emporium_domain::orders::merged_quantity(existing, incoming, stock);
+            // A line `into` lacks is new (lines hold at least 1). Once `into`
+            // holds the most lines a cart may, the guest's remaining new lines
+            // (the last added) are dropped with the guest cart.
+            let new_line = existing == 0;
+            if new_line && line_count >= MAX_ORDER_LINES as i64 {
+                continue;
+            }
             if merged > 0 {
+                line_count += i64::from(new_line);
                 sqlx::query(sql::UPSERT_CART_LINE)
                     .bind(into.get())
                     .bind(product)

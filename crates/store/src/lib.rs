@@ -14,7 +14,7 @@ pub use accounts::{
     SessionPrincipal, UserFilter, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
-pub use carts::{CartLine, CartProduct, CartStore};
+pub use carts::{CartLine, CartProduct, CartStore, LineEdit, LineEditOutcome};
 pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
 pub use error::{StoreError, StoreResult};
 pub use orders::{

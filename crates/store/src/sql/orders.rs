@@ -21,6 +21,11 @@ pub const TOUCH_CART: &str = "UPDATE carts SET updated_at = $2 WHERE id = $1";
 pub const SELECT_CART_LINES: &str = "SELECT ci.product_id, ci.quantity, p.name, p.price_minor, p.discount_bp, p.images, p.stock, p.available, \
      (p.deleted_at IS NOT NULL) AS deleted FROM cart_items ci JOIN products p ON p.id = ci.product_id \
      WHERE ci.cart_id = $1 ORDER BY ci.added_at, ci.product_id";
+/// Removes the line if changing it by `$3` takes it to 0 or below.
+pub const DELETE_EMPTIED_CART_LINE: &str =
+    "DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2 AND quantity + $3 <= 0";
+pub const SELECT_CART_LINE_QUANTITY: &str = "SELECT quantity FROM cart_items WHERE cart_id = $1 AND product_id = $2";
+pub const COUNT_CART_LINES: &str = "SELECT COUNT(*) FROM cart_items WHERE cart_id = $1";
 pub const UPSERT_CART_LINE: &str = "INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity";
 pub const DELETE_CART_LINE: &str = "DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2";

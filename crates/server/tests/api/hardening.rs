@@ -1,0 +1,215 @@
+//! Regression tests for what a black-box probe of the API found (issue 13):
+//! lost concurrent cart changes, carts longer than an order may be, guest
+//! orders reachable by e-mail alone, and a public `/metrics`.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::TestApp;
+
+crate::on_both_backends!(
+    concurrent_relative_changes_all_count,
+    a_change_past_stock_is_refused_and_changes_nothing,
+    concurrent_adds_of_one_product_all_count,
+    the_cart_refuses_its_101st_line,
+    concurrent_adds_cannot_make_a_101st_line,
+);
+
+async fn product(app: &TestApp, admin: &str, name: &str, stock: i64) -> String {
+    let reply = app.post("/api/v1/products", Some(admin), json!({ "name": name, "price": 3.5, "stock": stock })).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["data"]["_id"].as_str().unwrap().to_string()
+}
+
+/// The quantity of `product`'s line in a cart answer, if it has one.
+fn line_quantity(cart: &Value, product: &str) -> Option<i64> {
+    cart["data"]["items"].as_array()?.iter().find(|l| l["productId"] == product).and_then(|l| l["quantity"].as_i64())
+}
+
+async fn cart_quantity(app: &TestApp, token: &str, product: &str) -> Option<i64> {
+    line_quantity(&app.get("/api/v1/cart", Some(token)).await.body, product)
+}
+
+/// Twenty parallel `{change: 1}` on a line at 1 end at exactly 21, and each
+/// answer shows the quantity its own change produced.
+async fn concurrent_relative_changes_all_count(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Sock", 100).await;
+    let user = app.user_token("john").await;
+    let added = app.post("/api/v1/cart/items", Some(&user), json!({ "productId": id, "quantity": 1 })).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let path = format!("/api/v1/cart/items/{id}");
+    let replies = join_all((0..20).map(|_| app.patch(&path, Some(&user), json!({ "change": 1 })))).await;
+    let mut produced: Vec<i64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            line_quantity(&r.body, &id).expect("the line is in the answer")
+        })
+        .collect();
+    produced.sort();
+    assert_eq!(produced, (2..=21).collect::<Vec<_>>(), "each change answers with the quantity it made");
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(21));
+
+    // Decrements count the same way; taking the line to 0 or below removes it.
+    let replies = join_all((0..10).map(|_| app.patch(&path, Some(&user), json!({ "change": -2 })))).await;
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(1));
+    let removed = app.patch(&path, Some(&user), json!({ "change": -5 })).await;
+    assert_eq!((removed.status, removed.body["data"]["items"].clone()), (StatusCode::OK, json!([])));
+    app.patch(&path, Some(&user), json!({ "change": 1 })).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+/// A change past the stock is refused with nothing changed, however many
+/// race: the line never holds more than the stock.
+async fn a_change_past_stock_is_refused_and_changes_nothing(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Lamp", 10).await;
+    let user = app.user_token("john").await;
+    app.post("/api/v1/cart/items", Some(&user), json!({ "productId": id, "quantity": 1 })).await;
+    let path = format!("/api/v1/cart/items/{id}");
+    let replies = join_all((0..20).map(|_| app.patch(&path, Some(&user), json!({ "change": 1 })))).await;
+    let accepted = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+    for refused in replies.iter().filter(|r| r.status != StatusCode::OK) {
+        refused.assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+    }
+    assert_eq!(accepted, 9, "from 1 to the stock of 10");
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(10));
+
+    let over = app.patch(&path, Some(&user), json!({ "change": 3 })).await;
+    over.assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+    assert_eq!(
+        (
+            over.body["error"]["details"][0]["requested"].as_i64(),
+            over.body["error"]["details"][0]["available"].as_i64()
+        ),
+        (Some(13), Some(10))
+    );
+    app.post("/api/v1/cart/items", Some(&user), json!({ "productId": id, "quantity": 1 }))
+        .await
+        .assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+    app.patch(&path, Some(&user), json!({ "quantity": 11 }))
+        .await
+        .assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(10), "refusals change nothing");
+
+    // A product no longer for sale takes no change but removal.
+    app.patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({ "available": false })).await;
+    app.patch(&path, Some(&user), json!({ "change": -1 }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(10));
+    assert_eq!(app.patch(&path, Some(&user), json!({ "change": -10 })).await.body["data"]["items"], json!([]));
+}
+
+/// `POST /cart/items` adds to what the line holds, and concurrent adds of
+/// the same product all count, for a user's cart and a guest's.
+async fn concurrent_adds_of_one_product_all_count(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Pencil", 1000).await;
+    let user = app.user_token("john").await;
+    let body = json!({ "productId": id, "quantity": 2 });
+    let replies = join_all((0..20).map(|_| app.post("/api/v1/cart/items", Some(&user), body.clone()))).await;
+    let mut produced: Vec<i64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            line_quantity(&r.body, &id).unwrap()
+        })
+        .collect();
+    produced.sort();
+    assert_eq!(produced, (1..=20).map(|i| 2 * i).collect::<Vec<_>>());
+    assert_eq!(cart_quantity(app, &user, &id).await, Some(40));
+
+    let first = app.post("/api/v1/cart/items", None, body.clone()).await;
+    let key = first.body["data"]["cartKey"].as_str().unwrap().to_string();
+    let guest_add = || {
+        let request = app.client.post(app.url("/api/v1/cart/items")).header("x-cart-key", &key).json(&body);
+        async move { crate::harness::Reply::read(request.send().await.unwrap()).await }
+    };
+    let replies = join_all((0..10).map(|_| guest_add())).await;
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    let cart = app.client.get(app.url("/api/v1/cart")).header("x-cart-key", &key).send().await.unwrap();
+    let cart = crate::harness::Reply::read(cart).await;
+    assert_eq!(line_quantity(&cart.body, &id), Some(22));
+}
+
+async fn products(app: &TestApp, admin: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ids.push(product(app, admin, &format!("Item {i}"), 10).await);
+    }
+    ids
+}
+
+async fn fill_cart(app: &TestApp, token: &str, ids: &[String]) {
+    for id in ids {
+        let reply = app.post("/api/v1/cart/items", Some(token), json!({ "productId": id, "quantity": 1 })).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+}
+
+/// A cart holds at most as many lines as an order may have (100): the 101st
+/// is refused at the cart with a 400 naming the limit, changing nothing,
+/// while the lines it holds can still change.
+async fn the_cart_refuses_its_101st_line(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let ids = products(app, &admin, 102).await;
+    let user = app.user_token("john").await;
+    fill_cart(app, &user, &ids[..100]).await;
+    let refused = app.post("/api/v1/cart/items", Some(&user), json!({ "productId": ids[100], "quantity": 1 })).await;
+    refused.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(refused.error_fields(), ["productId"]);
+    let message = refused.body["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(message.contains("100"), "{message}");
+    let cart = app.get("/api/v1/cart", Some(&user)).await;
+    assert_eq!(cart.body["data"]["items"].as_array().unwrap().len(), 100);
+    assert_eq!(line_quantity(&cart.body, &ids[100]), None);
+
+    let more = app.post("/api/v1/cart/items", Some(&user), json!({ "productId": ids[0], "quantity": 2 })).await;
+    assert_eq!(line_quantity(&more.body, &ids[0]), Some(3), "a full cart's lines still grow");
+    app.delete(&format!("/api/v1/cart/items/{}", ids[1]), Some(&user), None).await;
+    let room = app.post("/api/v1/cart/items", Some(&user), json!({ "productId": ids[100], "quantity": 1 })).await;
+    assert_eq!(room.status, StatusCode::OK, "{}", room.body);
+
+    // A full cart takes none of a guest cart's new lines at sign-in, but
+    // still merges the ones it holds.
+    let guest = app.post("/api/v1/cart/items", None, json!({ "productId": ids[101], "quantity": 1 })).await;
+    let key = guest.body["data"]["cartKey"].as_str().unwrap().to_string();
+    let add = app.client.post(app.url("/api/v1/cart/items")).header("x-cart-key", &key);
+    add.json(&json!({ "productId": ids[0], "quantity": 1 })).send().await.unwrap();
+    let login = app
+        .client
+        .post(app.url("/api/v1/users/login"))
+        .header("x-cart-key", &key)
+        .json(&json!({ "email": "john@example.com", "password": crate::harness::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cart = app.get("/api/v1/cart", Some(&user)).await;
+    assert_eq!(cart.body["data"]["items"].as_array().unwrap().len(), 100);
+    assert_eq!((line_quantity(&cart.body, &ids[0]), line_quantity(&cart.body, &ids[101])), (Some(4), None));
+}
+
+/// Concurrent adds of different products to a cart one line short of full
+/// make exactly one more line.
+async fn concurrent_adds_cannot_make_a_101st_line(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let ids = products(app, &admin, 105).await;
+    let user = app.user_token("john").await;
+    fill_cart(app, &user, &ids[..99]).await;
+    let replies = join_all(
+        ids[99..]
+            .iter()
+            .map(|id| app.post("/api/v1/cart/items", Some(&user), json!({ "productId": id, "quantity": 1 }))),
+    )
+    .await;
+    assert_eq!(replies.iter().filter(|r| r.status == StatusCode::OK).count(), 1);
+    for refused in replies.iter().filter(|r| r.status != StatusCode::OK) {
+        refused.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    let cart = app.get("/api/v1/cart", Some(&user)).await;
+    assert_eq!(cart.body["data"]["items"].as_array().unwrap().len(), 100);
+}
