@@ -77,6 +77,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static("x-cart-key"),
+            HeaderName::from_static("x-order-token"),
             HeaderName::from_static("idempotency-key"),
             REQUEST_ID,
         ])

@@ -293,6 +293,12 @@ pub struct OrderView {
     pub updated_at: String,
     #[serde(rename = "__v")]
     pub version: i64,
+    /// Only in the answer that places a guest order (or replays it): the
+    /// order's access token, shown this once. A guest reads and cancels the
+    /// order with it (`X-Order-Token` header or `?token=`); a replay gives a
+    /// fresh one and the earlier stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_token: Option<String>,
 }
 
 impl From<&emporium_store::OrderRecord> for OrderView {
@@ -337,6 +343,7 @@ impl From<&emporium_store::OrderRecord> for OrderView {
             created_at: o.created_at.to_rfc3339(),
             updated_at: o.updated_at.to_rfc3339(),
             version: o.version,
+            order_token: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::carts::CartHandle;
 use crate::read_cache::CatalogCache;
-use crate::{Principal, RequestContext};
+use crate::{Principal, RequestContext, tokens};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -27,9 +27,10 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub enum Viewer {
     Signed(Principal),
-    /// A guest proves an order is theirs with the e-mail it was placed with.
+    /// A guest proves an order is theirs with the access token it was given
+    /// when the order was placed (an e-mail proves nothing: it is no secret).
     Guest {
-        email: String,
+        token: String,
     },
 }
 
@@ -51,6 +52,10 @@ pub struct OrderRequest {
 pub struct Placed {
     pub order: OrderRecord,
     pub replayed: bool,
+    /// A guest order's access token, for the buyer: the only time it is
+    /// known in plaintext. A replay hands out a fresh one, which replaces
+    /// the earlier (see `Orders::replay`).
+    pub access_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -137,12 +142,14 @@ impl Orders {
             Some(p) => format!("user:{}", p.user_id),
             None => format!("guest:{}", email.to_lowercase()),
         };
+        let access_token = principal.is_none().then(tokens::order_access_token);
         let mut order = NewOrder {
             user_id: principal.map(|p| p.user_id),
             email,
             currency: self.currency.clone(),
             shipping_address: request.shipping_address,
             notes: request.notes,
+            access_token_hash: access_token.as_deref().map(tokens::hash_token),
             items: Vec::new(),
             totals: Totals::default(),
             from_cart: source.cart(),
@@ -161,7 +168,7 @@ impl Orders {
         if let Some(claim) = &order.idempotency
             && let Some(earlier) = self.store.earlier_order(claim).await?
         {
-            return Self::replay(earlier);
+            return self.replay(earlier).await;
         }
         let mut attempt = 1;
         loop {
@@ -178,14 +185,14 @@ impl Orders {
                 // nothing this one wrote remains. Answer with that order.
                 (Err(StoreError::UniqueViolation), Some(claim)) => {
                     let earlier = self.store.earlier_order(claim).await?;
-                    return Self::replay(earlier.ok_or_else(|| anyhow::anyhow!("a claimed key has no order"))?);
+                    return self.replay(earlier.ok_or_else(|| anyhow::anyhow!("a claimed key has no order"))?).await;
                 }
                 (outcome, _) => outcome?,
             };
             match outcome {
                 PlaceOutcome::Placed(order) => {
                     self.catalog_cache.invalidate();
-                    return Ok(Placed { order: *order, replayed: false });
+                    return Ok(Placed { order: *order, replayed: false, access_token });
                 }
                 PlaceOutcome::Refused(LineProblem::PriceChanged { .. }) | PlaceOutcome::Contended
                     if attempt < PRICING_ATTEMPTS =>
@@ -201,9 +208,27 @@ impl Orders {
     }
 
     /// The answer to a request whose key already stands for an order.
-    fn replay(earlier: EarlierOrder) -> Result<Placed> {
+    ///
+    /// A guest retries because the first answer, and the access token in it,
+    /// may never have arrived; the token exists only as a hash, so it cannot
+    /// be given again. The replay gives a fresh token instead and replaces the
+    /// stored hash, so the earlier token stops working: whoever can replay
+    /// the exact request (same e-mail, `Idempotency-Key` and body) is the
+    /// buyer, and one token per order stays valid.
+    async fn replay(&self, earlier: EarlierOrder) -> Result<Placed> {
         match earlier {
-            EarlierOrder::Same(order) => Ok(Placed { order: *order, replayed: true }),
+            EarlierOrder::Same(mut order) => {
+                let mut access_token = None;
+                if order.user_id.is_none() {
+                    let token = tokens::order_access_token();
+                    let hash = tokens::hash_token(&token);
+                    if self.store.replace_order_access_token(order.id, &hash).await? {
+                        order.access_token_hash = Some(hash);
+                        access_token = Some(token);
+                    }
+                }
+                Ok(Placed { order: *order, replayed: true, access_token })
+            }
             EarlierOrder::OtherRequest => {
                 Err(Error::Conflict("This Idempotency-Key was already used for a different order request".into()))
             }
@@ -255,7 +280,13 @@ impl Orders {
     fn may_see(viewer: &Viewer, order: &OrderRecord) -> bool {
         match viewer {
             Viewer::Signed(p) => p.is_admin() || order.user_id == Some(p.user_id),
-            Viewer::Guest { email } => order.user_id.is_none() && order.email.eq_ignore_ascii_case(email.trim()),
+            Viewer::Guest { token } => {
+                order.user_id.is_none()
+                    && order
+                        .access_token_hash
+                        .as_deref()
+                        .is_some_and(|hash| tokens::secrets_match(hash, &tokens::hash_token(token)))
+            }
         }
     }
 

@@ -106,6 +106,20 @@ pub fn hash_token(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
+/// A guest order's access token: 43 alphanumeric characters (~256 bits)
+/// drawn straight from the operating system's generator, URL-safe as it
+/// stands. Only its [`hash_token`] is stored.
+pub fn order_access_token() -> String {
+    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(43).map(char::from).collect()
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they differ (or, as both are hashed first, on their lengths).
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a.as_bytes()).ct_eq(&Sha256::digest(b.as_bytes())).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +139,15 @@ mod tests {
         let claims = a.decode_access(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("7", "sid1"));
         assert!(issuer("another-secret-entirely-0123456789").decode_access(&token).is_err());
+    }
+
+    #[test]
+    fn order_tokens_are_long_url_safe_and_fresh() {
+        let (a, b) = (order_access_token(), order_access_token());
+        assert_eq!(a.len(), 43);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+        assert!(secrets_match(&a, &a.clone()) && !secrets_match(&a, &b) && !secrets_match(&a, ""));
     }
 
     #[test]

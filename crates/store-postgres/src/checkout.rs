@@ -45,8 +45,8 @@ WITH line AS (
     RETURNING p.id
 ), placed AS (
     INSERT INTO orders (user_id, email, email_key, status, payment_status, currency, subtotal_minor,
-        discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version)
-    SELECT $6, $7, $8, $18, 'unpaid', $9, $10, $11, $12, $13, $14, $5, $5, 0 FROM ready WHERE ready.every_line
+        discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version, access_token_hash)
+    SELECT $6, $7, $8, $18, 'unpaid', $9, $10, $11, $12, $13, $14, $5, $5, 0, $30 FROM ready WHERE ready.every_line
     RETURNING id
 ), items AS (
     INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, discount_bp,
@@ -115,6 +115,7 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
         .bind(audit.target_type.as_deref())
         .bind(audit.ip.as_deref())
         .bind(&details)
+        .bind(o.access_token_hash.as_deref())
         .fetch_optional(store.checkout_writer())
         .await?)
 }

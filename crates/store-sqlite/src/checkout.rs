@@ -41,6 +41,7 @@ pub(crate) async fn write_order(store: &SqliteStore, o: &NewOrder) -> StoreResul
         .bind(serde_json::to_string(&o.shipping_address)?)
         .bind(o.notes.as_deref())
         .bind(now)
+        .bind(o.access_token_hash.as_deref())
         .fetch_one(&mut *tx)
         .await?;
     let mut insert: QueryBuilder<sqlx::Sqlite> =

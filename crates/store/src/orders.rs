@@ -30,6 +30,8 @@ pub struct NewOrder {
     pub currency: String,
     pub shipping_address: ShippingAddress,
     pub notes: Option<String>,
+    /// A guest order's access token, as its SHA-256 hash; `None` for a user's.
+    pub access_token_hash: Option<String>,
     /// One per product, sorted by product id (see `merge_lines`), priced as
     /// the buyer was shown them: stock is taken only while every product
     /// still has that price and discount.
@@ -58,6 +60,7 @@ impl NewOrder {
             totals: self.totals,
             shipping_address: self.shipping_address.clone(),
             notes: self.notes.clone(),
+            access_token_hash: self.access_token_hash.clone(),
             items: self.items.clone(),
             events: vec![OrderEventRecord {
                 from: None,
@@ -162,6 +165,10 @@ pub struct OrderRecord {
     pub totals: Totals,
     pub shipping_address: ShippingAddress,
     pub notes: Option<String>,
+    /// The SHA-256 hash of a guest order's access token (`None` for a
+    /// user's order): what a guest proves the order is theirs against.
+    /// Never shown.
+    pub access_token_hash: Option<String>,
     pub items: Vec<OrderItemRecord>,
     /// Empty in listings; every status change on a single read.
     pub events: Vec<OrderEventRecord>,
@@ -216,6 +223,9 @@ pub trait OrderStore {
     /// The products an order names, as they are now; unknown ids are left out.
     async fn products_to_order(&self, ids: &[ProductId]) -> StoreResult<Vec<(ProductId, CartProduct)>>;
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
+    /// Replaces a guest order's access-token hash (the earlier token stops
+    /// working); `false` if there is no such guest order.
+    async fn replace_order_access_token(&self, id: OrderId, token_hash: &str) -> StoreResult<bool>;
     /// Newest first, without events.
     async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;
     async fn change_order_status(&self, id: OrderId, change: &StatusChange) -> StoreResult<StatusOutcome>;

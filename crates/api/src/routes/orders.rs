@@ -20,7 +20,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::envelope::{Envelope, ListMeta, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{AdminAuth, Auth, CartKey, ClientIp, Fields, JsonObject, MaybeAuth, OptionalJsonObject, Params};
+use crate::extract::{
+    AdminAuth, Auth, CartKey, ClientIp, Fields, JsonObject, MaybeAuth, OptionalJsonObject, OrderToken, Params,
+};
 use crate::routes::accounts::parse_address;
 use crate::views::{AddressSchema, OrderView};
 
@@ -75,7 +77,9 @@ pub struct PlaceOrderRequest {
 /// Place an order. Stock for every line is taken at once, or none is: two
 /// buyers can never get more than the shop has. With `Idempotency-Key`, a
 /// retry returns the first order (24 h), and the same key with a different
-/// body gets 409.
+/// body gets 409. A guest's order comes with `orderToken`, shown only in this
+/// answer: it is what reads and cancels the order later. A guest's retry
+/// gets a fresh token, and the earlier one stops working.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header), ("X-Cart-Key" = Option<String>, Header, description = "a guest's cart, when ordering from it")),
     responses((status = 201, body = Envelope<OrderView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
@@ -145,7 +149,8 @@ async fn place_order(
         None => state.services.carts.existing(auth.0.as_ref(), key.0.as_deref()).await?,
     };
     let placed = state.services.orders.place(auth.0.as_ref(), cart, request, &ip.context()).await?;
-    let mut response = Reply::created(OrderView::from(&placed.order), "Order placed successfully").into_response();
+    let view = OrderView { order_token: placed.access_token, ..OrderView::from(&placed.order) };
+    let mut response = Reply::created(view, "Order placed successfully").into_response();
     if placed.replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
@@ -178,52 +183,74 @@ async fn list_orders(
     ))
 }
 
-/// The signed-in caller, or a guest naming the order's e-mail.
-fn viewer(auth: MaybeAuth, email: Option<String>) -> Result<Viewer, Error> {
-    match (auth.0, email) {
+/// The signed-in caller, or a guest holding the order's access token. A
+/// caller with neither is no one an order could belong to.
+fn viewer(auth: MaybeAuth, token: Option<String>) -> Result<Viewer, Error> {
+    match (auth.0, token) {
         (Some(principal), _) => Ok(Viewer::Signed(principal)),
-        (None, Some(email)) => Ok(Viewer::Guest { email }),
+        (None, Some(token)) => Ok(Viewer::Guest { token }),
         (None, None) => Err(Error::NotFound("Order not found".into())),
     }
 }
 
+/// `email` was once a guest's proof; it proves nothing now but is still
+/// read, so an old link gets the same 404 as a wrong token, not a 400.
+const IGNORED_EMAIL: &str = "email";
+
 /// One order with its status history: to its owner, an admin, or a guest
-/// giving the e-mail it was placed with. Anyone else gets 404.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = String, Path), ("email" = Option<String>, Query, description = "for guests")),
+/// with the order's access token (`X-Order-Token`, or `?token=` as in the
+/// order's link). Anyone else, a guest naming only the e-mail included, gets 404.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = String, Path),
+        ("X-Order-Token" = Option<String>, Header, description = "a guest's order token, from the answer that placed the order"),
+        ("token" = Option<String>, Query, description = "the same token, as in the order's link")),
     responses((status = 200, body = Envelope<OrderView>), (status = 404, body = ErrorEnvelope)))]
 async fn get_order(
     State(state): State<AppState>,
     auth: MaybeAuth,
+    OrderToken(header): OrderToken,
     Path(id): Path<String>,
     mut q: Params,
 ) -> ApiResult<Reply<OrderView>> {
-    let email = q.str("email");
+    let token = q.str("token");
+    q.ignore(IGNORED_EMAIL);
     q.finish()?;
-    let order = state.services.orders.get(&viewer(auth, email)?, order_id(&id)?).await?;
+    let order = state.services.orders.get(&viewer(auth, header.or(token))?, order_id(&id)?).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order fetched successfully"))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct CancelRequest {
-    /// For guests: the e-mail the order was placed with.
-    email: Option<String>,
+    /// For guests: the order token from the answer that placed the order
+    /// (or send it as `X-Order-Token`, or `?token=`).
+    token: Option<String>,
 }
 
-/// Cancel an order (owner or admin) while it is pending, paid or processing; its stock goes back.
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)), request_body = CancelRequest,
+/// Cancel an order (owner, admin, or a guest with its order token) while it
+/// is pending, paid or processing; its stock goes back. Anyone else gets 404.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest, params(("id" = String, Path),
+        ("X-Order-Token" = Option<String>, Header, description = "a guest's order token"),
+        ("token" = Option<String>, Query, description = "the same token, as in the order's link")),
     responses((status = 200, body = Envelope<OrderView>), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn cancel_order(
     State(state): State<AppState>,
     ip: ClientIp,
     auth: MaybeAuth,
+    OrderToken(header): OrderToken,
     Path(id): Path<String>,
+    mut q: Params,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> ApiResult<Reply<OrderView>> {
+    let from_query = q.str("token");
+    q.ignore(IGNORED_EMAIL);
     let mut f = Fields::new(body);
-    let email = f.optional_str("email");
-    f.finish()?;
-    let order = state.services.orders.cancel(&viewer(auth, email)?, order_id(&id)?, &ip.context()).await?;
+    let from_body = f.optional_str("token");
+    f.optional_str(IGNORED_EMAIL);
+    let (query_done, body_done) = (q.finish(), f.finish());
+    query_done?;
+    body_done?;
+    let token = header.or(from_body).or(from_query);
+    let order = state.services.orders.cancel(&viewer(auth, token)?, order_id(&id)?, &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order cancelled successfully"))
 }
 

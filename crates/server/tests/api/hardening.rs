@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::TestApp;
+use crate::harness::{Reply, TestApp};
 
 crate::on_both_backends!(
     concurrent_relative_changes_all_count,
@@ -14,6 +14,8 @@ crate::on_both_backends!(
     concurrent_adds_of_one_product_all_count,
     the_cart_refuses_its_101st_line,
     concurrent_adds_cannot_make_a_101st_line,
+    a_guest_order_is_reached_only_with_its_token,
+    a_replayed_guest_order_gives_a_fresh_token,
 );
 
 async fn product(app: &TestApp, admin: &str, name: &str, stock: i64) -> String {
@@ -126,12 +128,12 @@ async fn concurrent_adds_of_one_product_all_count(app: &TestApp) {
     let key = first.body["data"]["cartKey"].as_str().unwrap().to_string();
     let guest_add = || {
         let request = app.client.post(app.url("/api/v1/cart/items")).header("x-cart-key", &key).json(&body);
-        async move { crate::harness::Reply::read(request.send().await.unwrap()).await }
+        async move { Reply::read(request.send().await.unwrap()).await }
     };
     let replies = join_all((0..10).map(|_| guest_add())).await;
     assert!(replies.iter().all(|r| r.status == StatusCode::OK));
     let cart = app.client.get(app.url("/api/v1/cart")).header("x-cart-key", &key).send().await.unwrap();
-    let cart = crate::harness::Reply::read(cart).await;
+    let cart = Reply::read(cart).await;
     assert_eq!(line_quantity(&cart.body, &id), Some(22));
 }
 
@@ -212,4 +214,127 @@ async fn concurrent_adds_cannot_make_a_101st_line(app: &TestApp) {
     }
     let cart = app.get("/api/v1/cart", Some(&user)).await;
     assert_eq!(cart.body["data"]["items"].as_array().unwrap().len(), 100);
+}
+
+fn address() -> Value {
+    json!({ "firstName": "Ada", "lastName": "Lovelace", "address1": "12 Analytical St", "city": "London", "postcode": "N1 9GU", "country": "GB", "phone": "+44 20 7946 0000" })
+}
+
+fn guest_order_body(product: &str, email: &str) -> Value {
+    json!({ "items": [{ "productId": product, "quantity": 1 }], "email": email, "shippingAddress": address() })
+}
+
+/// A GET as a guest, with the token (if any) in `X-Order-Token`.
+async fn get_with_header(app: &TestApp, path: &str, token: &str) -> Reply {
+    Reply::read(app.client.get(app.url(path)).header("x-order-token", token).send().await.unwrap()).await
+}
+
+/// The e-mail a guest order was placed with proves nothing: reads and
+/// cancels need the order's token, returned once when it was placed, and
+/// anything less gets the same 404 as an order that does not exist.
+async fn a_guest_order_is_reached_only_with_its_token(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Kettle", 10).await;
+    let placed = app.post("/api/v1/orders", None, guest_order_body(&id, "victim@example.com")).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let order = placed.body["data"]["_id"].as_str().unwrap().to_string();
+    let token = placed.body["data"]["orderToken"].as_str().unwrap().to_string();
+    assert!(token.len() >= 43 && token.bytes().all(|b| b.is_ascii_alphanumeric()), "{token}");
+    let other = app.post("/api/v1/orders", None, guest_order_body(&id, "victim@example.com")).await;
+    let other_token = other.body["data"]["orderToken"].as_str().unwrap().to_string();
+    assert_ne!(token, other_token);
+
+    // The token is kept only as its hash.
+    let stored = app.store.order(order.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.access_token_hash, Some(emporium_service::tokens::hash_token(&token)));
+
+    let path = format!("/api/v1/orders/{order}");
+    let missing = app.get("/api/v1/orders/999999?email=victim@example.com", None).await;
+    missing.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    for attempt in [
+        app.get(&format!("{path}?email=victim@example.com"), None).await,
+        app.get(&path, None).await,
+        app.get(&format!("{path}?token=wrong"), None).await,
+        app.get(&format!("{path}?token={other_token}"), None).await,
+        get_with_header(app, &path, &other_token).await,
+        app.get(&format!("{path}?token={}", &token[..token.len() - 1]), None).await,
+    ] {
+        assert_eq!((attempt.status, &attempt.body), (missing.status, &missing.body), "indistinguishable from absent");
+    }
+    let read = app.get(&format!("{path}?token={token}"), None).await;
+    assert_eq!((read.status, read.body["data"]["_id"].as_str()), (StatusCode::OK, Some(order.as_str())));
+    assert!(read.body["data"].get("orderToken").is_none(), "the token is shown only when placed");
+    assert_eq!(get_with_header(app, &path, &token).await.status, StatusCode::OK);
+    // The token proves one guest order, not a signed-in user's.
+    let user = app.user_token("john").await;
+    let johns = app
+        .post(
+            "/api/v1/orders",
+            Some(&user),
+            json!({ "items": [{ "productId": id, "quantity": 1 }], "shippingAddress": address() }),
+        )
+        .await;
+    assert!(johns.body["data"].get("orderToken").is_none(), "{}", johns.body);
+    let johns = johns.body["data"]["_id"].as_str().unwrap().to_string();
+    app.get(&format!("/api/v1/orders/{johns}?token={token}"), None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    let cancel = format!("{path}/cancel");
+    for attempt in [
+        app.post(&cancel, None, json!({ "email": "victim@example.com" })).await,
+        app.post(&cancel, None, json!({})).await,
+        app.post(&cancel, None, json!({ "token": other_token })).await,
+        app.post(&format!("{cancel}?token=wrong"), None, json!({})).await,
+    ] {
+        attempt.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    let still = app.get(&format!("{path}?token={token}"), None).await;
+    assert_eq!(still.body["data"]["status"], "pending", "nothing was cancelled");
+    let cancelled = app.post(&cancel, None, json!({ "token": token })).await;
+    assert_eq!((cancelled.status, cancelled.body["data"]["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+    // The header and the query parameter serve for cancelling too.
+    let second = other.body["data"]["_id"].as_str().unwrap();
+    let by_header = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{second}/cancel")))
+        .header("x-order-token", &other_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), StatusCode::OK);
+    let third = app.post("/api/v1/orders", None, guest_order_body(&id, "victim@example.com")).await;
+    let (third, third_token) =
+        (third.body["data"]["_id"].as_str().unwrap(), third.body["data"]["orderToken"].as_str().unwrap());
+    let by_query = app.post(&format!("/api/v1/orders/{third}/cancel?token={third_token}"), None, json!({})).await;
+    assert_eq!(by_query.status, StatusCode::OK, "{}", by_query.body);
+}
+
+/// A guest's retry (same `Idempotency-Key` and body) must still give the
+/// buyer a way in, though the first token exists only as a hash: it gets a
+/// fresh token, and the first stops working.
+async fn a_replayed_guest_order_gives_a_fresh_token(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let id = product(app, &admin, "Teapot", 10).await;
+    let body = guest_order_body(&id, "guest@example.com");
+    let send = || {
+        let request = app.client.post(app.url("/api/v1/orders")).header("idempotency-key", "order-7f3a").json(&body);
+        async move { Reply::read(request.send().await.unwrap()).await }
+    };
+    let first = send().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let retry = send().await;
+    assert_eq!((retry.status, retry.header("idempotent-replayed")), (StatusCode::CREATED, Some("true")));
+    assert_eq!(retry.body["data"]["_id"], first.body["data"]["_id"]);
+    let (old, new) =
+        (first.body["data"]["orderToken"].as_str().unwrap(), retry.body["data"]["orderToken"].as_str().unwrap());
+    assert_ne!(old, new);
+    let path = format!("/api/v1/orders/{}", first.body["data"]["_id"].as_str().unwrap());
+    app.get(&format!("{path}?token={old}"), None).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_eq!(app.get(&format!("{path}?token={new}"), None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None).await.body["data"]["stock"],
+        9,
+        "the retry placed nothing"
+    );
 }

@@ -23,7 +23,7 @@ crate::on_both_backends!(
     cart_quantities_are_checked,
     order_from_cart_snapshots_prices_and_empties_it,
     order_input_is_checked,
-    orders_are_seen_only_by_owner_admin_or_guest_email,
+    orders_are_seen_only_by_owner_admin_or_guest_token,
 );
 
 fn address() -> Value {
@@ -156,17 +156,19 @@ async fn concurrent_cancels_restore_stock_once(app: &TestApp) {
     let id = product(app, &admin, "Widget", 5.0, 10).await;
     let order = guest_order(app, "g@example.com", json!([{ "productId": id, "quantity": 3 }])).await;
     let order_id = order.body["data"]["_id"].as_str().unwrap().to_string();
+    let token = order.body["data"]["orderToken"].as_str().unwrap().to_string();
     assert_eq!(stock(app, &id).await, 7);
     let path = format!("/api/v1/orders/{order_id}/cancel");
     let cancels = (0..20).map(|i| {
         let path = path.clone();
         let admin = admin.clone();
+        let token = token.clone();
         async move {
             // Half from the admin, half from the guest owner.
             if i % 2 == 0 {
                 app.post(&path, Some(&admin), json!({})).await
             } else {
-                app.post(&path, None, json!({ "email": "g@example.com" })).await
+                app.post(&path, None, json!({ "token": token })).await
             }
         }
     });
@@ -583,7 +585,7 @@ async fn order_input_is_checked(app: &TestApp) {
     assert_eq!(merged.body["data"]["items"][0]["quantity"], 3);
 }
 
-async fn orders_are_seen_only_by_owner_admin_or_guest_email(app: &TestApp) {
+async fn orders_are_seen_only_by_owner_admin_or_guest_token(app: &TestApp) {
     let admin = app.admin_token("boss").await;
     let id = product(app, &admin, "Book", 12.0, 50).await;
     let john = app.user_token("john").await;
@@ -599,8 +601,8 @@ async fn orders_are_seen_only_by_owner_admin_or_guest_email(app: &TestApp) {
         .unwrap()
         .to_string();
     app.post("/api/v1/orders", Some(&jane), json!({ "items": line, "shippingAddress": address() })).await;
-    let guests =
-        guest_order(app, "Guest@Example.com", line.clone()).await.body["data"]["_id"].as_str().unwrap().to_string();
+    let guest = guest_order(app, "Guest@Example.com", line.clone()).await.body["data"].clone();
+    let (guests, token) = (guest["_id"].as_str().unwrap().to_string(), guest["orderToken"].as_str().unwrap());
 
     assert_eq!(app.get(&format!("/api/v1/orders/{johns}"), Some(&john)).await.status, StatusCode::OK);
     assert_eq!(app.get(&format!("/api/v1/orders/{johns}"), Some(&admin)).await.status, StatusCode::OK);
@@ -614,11 +616,14 @@ async fn orders_are_seen_only_by_owner_admin_or_guest_email(app: &TestApp) {
         .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     app.get("/api/v1/orders/999999", Some(&john)).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
 
-    assert_eq!(app.get(&format!("/api/v1/orders/{guests}?email=guest@example.com"), None).await.status, StatusCode::OK);
-    app.get(&format!("/api/v1/orders/{guests}?email=other@example.com"), None)
+    assert_eq!(app.get(&format!("/api/v1/orders/{guests}?token={token}"), None).await.status, StatusCode::OK);
+    app.get(&format!("/api/v1/orders/{guests}?email=guest@example.com"), None)
         .await
         .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     app.get(&format!("/api/v1/orders/{guests}"), Some(&john)).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    app.get(&format!("/api/v1/orders/{johns}?token={token}"), None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
 
     let mine = app.get("/api/v1/orders", Some(&john)).await;
     assert_eq!(mine.body["meta"]["total"], 1);

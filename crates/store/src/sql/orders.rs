@@ -55,15 +55,15 @@ pub const SELECT_PRODUCTS_TO_ORDER: &str = "SELECT p.id AS product_id, CAST(0 AS
 pub const RETURN_STOCK: &str =
     "UPDATE products SET stock = stock + $2, version = version + 1, updated_at = $3 WHERE id = $1";
 pub const INSERT_ORDER: &str = "INSERT INTO orders (user_id, email, email_key, status, payment_status, currency, subtotal_minor, \
-     discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version) \
-     VALUES ($1, $2, $3, 'pending', 'unpaid', $4, $5, $6, $7, $8, $9, $10, $10, 0) RETURNING id";
+     discount_total_minor, total_minor, shipping_address, notes, created_at, updated_at, version, access_token_hash) \
+     VALUES ($1, $2, $3, 'pending', 'unpaid', $4, $5, $6, $7, $8, $9, $10, $10, 0, $11) RETURNING id";
 pub const INSERT_ORDER_ITEM: &str = "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, discount_bp, \
      unit_sell_price_minor, line_total_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub const INSERT_ORDER_EVENT: &str = "INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const ORDER_COLUMNS: &str = "id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, total_minor, \
-     shipping_address, notes, created_at, updated_at, version";
+     shipping_address, notes, access_token_hash, created_at, updated_at, version";
 pub const SELECT_ORDER: &str = "SELECT id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, \
-     total_minor, shipping_address, notes, created_at, updated_at, version FROM orders WHERE id = $1";
+     total_minor, shipping_address, notes, access_token_hash, created_at, updated_at, version FROM orders WHERE id = $1";
 pub const ITEM_COLUMNS: &str =
     "order_id, product_id, name, quantity, unit_price_minor, discount_bp, unit_sell_price_minor, line_total_minor";
 pub const SELECT_ORDER_ITEMS: &str = "SELECT order_id, product_id, name, quantity, unit_price_minor, discount_bp, unit_sell_price_minor, \
@@ -74,6 +74,8 @@ pub const SELECT_ORDER_EVENTS: &str =
 pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4)";
 pub const CHANGE_STATUS: &str = "UPDATE orders SET status = $3, payment_status = $4, updated_at = $5, version = version + 1 \
      WHERE id = $1 AND status = $2";
+/// Only a guest's order has an access token (a user's is reached by signing in).
+pub const REPLACE_ACCESS_TOKEN: &str = "UPDATE orders SET access_token_hash = $2 WHERE id = $1 AND user_id IS NULL";
 pub const SELECT_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 pub const SELECT_ITEM_QUANTITIES: &str =
     "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id";
