@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use emporium_service::Services;
 
-pub use router::router;
+pub use router::{metrics_router, router};
 
 /// How the HTTP layer behaves; built by the server from its configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +36,9 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     /// Sets `Secure` on the auth cookies (on behind HTTPS).
     pub cookie_secure: bool,
+    /// The bearer token that `/metrics` on the public port asks for; `None`
+    /// serves no `/metrics` there (see [`metrics_router`] for a separate address).
+    pub metrics_token: Option<emporium_service::Secret>,
 }
 
 impl Default for ApiSettings {
@@ -47,6 +50,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             cookie_secure: false,
+            metrics_token: None,
         }
     }
 }

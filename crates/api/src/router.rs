@@ -41,12 +41,18 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = native_api().split_for_parts();
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);
+    // Business figures: on the public port only for holders of the metrics
+    // token, and not at all (a 404, as for any unknown route) without one.
+    let metrics = match state.settings.metrics_token {
+        Some(_) => Router::new().route("/metrics", get(routes::system::metrics_with_token)),
+        None => Router::new(),
+    };
 
     Router::new()
         .merge(api)
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))
-        .route("/metrics", get(routes::system::metrics))
+        .merge(metrics)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
@@ -68,6 +74,18 @@ pub fn router(state: AppState) -> Router {
             ApiError::Domain(emporium_domain::Error::internal("panic")).into_response()
         }))
         .with_state(state)
+}
+
+/// `/metrics` alone, without a token, for a separate listen address that
+/// only the scraper can reach (`EMPORIUM_METRICS_BIND`).
+pub fn metrics_router() -> Router {
+    crate::metrics::prometheus();
+    Router::new()
+        .route("/metrics", get(routes::system::metrics))
+        .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")
+        })
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

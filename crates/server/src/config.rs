@@ -2,7 +2,7 @@
 //! environment, then the command line — later wins. Everything is checked
 //! once at start; a bad value stops the start with one line naming it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,6 +97,12 @@ pub struct ServeArgs {
     /// How often the background sweep runs (expired orders, old carts) [default: 30s]
     #[arg(long, env = "EMPORIUM_SWEEP_INTERVAL")]
     pub sweep_interval: Option<String>,
+    /// Serve /metrics on the public port to requests with this bearer token, at least 16 characters [default: not served there]
+    #[arg(long, env = "EMPORIUM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Also serve /metrics, without a token, on this address, e.g. 127.0.0.1:9100 [default: none]
+    #[arg(long, env = "EMPORIUM_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// The same settings as they may appear in `emporium.toml` (snake_case keys).
@@ -127,6 +133,8 @@ struct FileConfig {
     cart_ttl: Option<String>,
     sweep_interval: Option<String>,
     catalog_cache_ttl: Option<String>,
+    metrics_token: Option<String>,
+    metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +212,8 @@ pub struct Config {
     pub cart_ttl: Duration,
     pub sweep_interval: Duration,
     pub catalog_cache_ttl: Duration,
+    /// A separate address serving only `/metrics`, without a token.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -317,6 +327,10 @@ impl Config {
                 bail!("EMPORIUM_CORS_ORIGINS: {origin:?} is not an origin like https://shop.example.com");
             }
         }
+        let metrics_token = pick(serve.metrics_token, file.metrics_token.take()).map(Secret::new);
+        if metrics_token.as_ref().is_some_and(|t| t.expose().trim().len() < 16 || t.expose().trim() != t.expose()) {
+            bail!("EMPORIUM_METRICS_TOKEN: must be at least 16 characters, without surrounding spaces");
+        }
         let api = ApiSettings {
             body_limit: match pick(serve.body_limit, file.body_limit.take()) {
                 Some(v) => byte_size("EMPORIUM_BODY_LIMIT", &v)?,
@@ -331,6 +345,7 @@ impl Config {
             trusted_proxies,
             cors_origins,
             cookie_secure: pick(serve.cookie_secure, file.cookie_secure).unwrap_or(false),
+            metrics_token,
         };
         let admin = match (
             pick(serve.admin_email, file.admin_email.take()),
@@ -390,6 +405,7 @@ impl Config {
                 Some(v) if matches!(v.trim(), "0" | "0s" | "off") => Duration::ZERO,
                 other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
             },
+            metrics_bind: pick(serve.metrics_bind, file.metrics_bind),
         })
     }
 
@@ -417,6 +433,7 @@ impl Config {
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(30),
             catalog_cache_ttl: Duration::from_secs(1),
+            metrics_bind: None,
         }
     }
 }
@@ -479,6 +496,24 @@ mod tests {
         assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
         assert!(serve(|a| a.admin_email = Some("a@b.co".into())).starts_with("EMPORIUM_ADMIN_PASSWORD:"));
         assert!(serve(|a| a.trusted_proxies = Some("nope".into())).starts_with("EMPORIUM_TRUSTED_PROXIES:"));
+        assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
+    }
+
+    #[test]
+    fn metrics_settings_come_from_the_file_and_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emporium.toml");
+        std::fs::write(&path, "metrics_bind = \"127.0.0.1:9100\"\nmetrics_token = \"from-the-file-0123456789\"\n").unwrap();
+        let common = CommonArgs { config: Some(path), ..CommonArgs::default() };
+        let from_file = Config::load(common.clone(), ServeArgs::default()).unwrap();
+        assert_eq!(from_file.metrics_bind, Some(SocketAddr::from(([127, 0, 0, 1], 9100))));
+        assert_eq!(from_file.api.metrics_token.as_ref().map(Secret::expose), Some("from-the-file-0123456789"));
+        assert_eq!(format!("{:?}", from_file.api.metrics_token), "Some([redacted])");
+        let flag = ServeArgs { metrics_token: Some("from-the-flag-0123456789".into()), ..ServeArgs::default() };
+        let from_flag = Config::load(common, flag).unwrap();
+        assert_eq!(from_flag.api.metrics_token.as_ref().map(Secret::expose), Some("from-the-flag-0123456789"));
+        let defaults = Config::load(CommonArgs::default(), ServeArgs::default()).unwrap();
+        assert_eq!((defaults.metrics_bind, defaults.api.metrics_token), (None, None));
     }
 
     #[test]

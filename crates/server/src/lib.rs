@@ -35,6 +35,8 @@ pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn Store>>
 /// A built application, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// The separate `/metrics` address, when one is configured.
+    metrics_listener: Option<TcpListener>,
     router: axum::Router,
     store: Arc<dyn Store>,
     services: Services,
@@ -65,11 +67,24 @@ impl Application {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
-        Ok(Self { listener, router, store, services, config })
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("EMPORIUM_METRICS_BIND: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { listener, metrics_listener, router, store, services, config })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the separate `/metrics` address, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -79,14 +94,17 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, router, store, services, config } = self;
+        let Self { listener, metrics_listener, router, store, services, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
+        let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = serve_metrics(metrics_listener, config.api.metrics_token.is_some(), metrics_stopped)?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
+            let _ = metrics_stop.send(true);
             let _ = stopping_tx.send(());
         };
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -103,6 +121,9 @@ impl Application {
                 server.abort();
             }
         }
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
+        }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
         store.close().await;
@@ -114,6 +135,36 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Serves `/metrics` on its own address, if one is configured, until `stop`;
+/// says at start where (and whether) the metrics can be read.
+fn serve_metrics(
+    listener: Option<TcpListener>,
+    public_with_token: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if public_with_token {
+        tracing::info!("/metrics is served on the public port to requests bearing EMPORIUM_METRICS_TOKEN");
+    }
+    let Some(listener) = listener else {
+        if !public_with_token {
+            tracing::info!(
+                "/metrics is not served: set EMPORIUM_METRICS_BIND (e.g. 127.0.0.1:9100) to serve it on a separate \
+                 address, or EMPORIUM_METRICS_TOKEN to serve it on the public port to holders of that bearer token"
+            );
+        }
+        return Ok(None);
+    };
+    tracing::info!(addr = %listener.local_addr()?, "/metrics is served on a separate address, without a token");
+    let server = axum::serve(listener, emporium_api::metrics_router()).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    });
+    Ok(Some(tokio::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    })))
 }
 
 /// The background sweep: cancels (and restocks) unpaid orders past their

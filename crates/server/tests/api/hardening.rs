@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Reply, TestApp};
+use crate::harness::{Backend, Reply, TestApp};
 
 crate::on_both_backends!(
     concurrent_relative_changes_all_count,
@@ -338,3 +338,93 @@ async fn a_replayed_guest_order_gives_a_fresh_token(app: &TestApp) {
         "the retry placed nothing"
     );
 }
+
+const METRICS_TOKEN: &str = "scrape-me-0123456789abcdef";
+
+async fn scrape(app: &TestApp, base: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(format!("{base}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// Without a token or a separate address, `/metrics` is not on the public
+/// port at all: 404, as for any unknown route.
+async fn metrics_are_not_public_by_default(backend: Backend) {
+    let app = TestApp::spawn(backend, |_| {}).await;
+    let reply = Reply::read(scrape(&app, &app.base, None).await).await;
+    reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    let reply = Reply::read(scrape(&app, &app.base, Some(METRICS_TOKEN)).await).await;
+    reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert!(app.metrics_base.is_none());
+    app.stop().await;
+}
+
+/// With `EMPORIUM_METRICS_TOKEN`, the public port serves the Prometheus text
+/// to that bearer token only; a missing or wrong one gets 401 in the envelope.
+async fn metrics_on_the_public_port_need_the_token(backend: Backend) {
+    let app =
+        TestApp::spawn(backend, |c| c.api.metrics_token = Some(emporium_service::Secret::new(METRICS_TOKEN))).await;
+    app.get("/api/v1/users/current-user", None).await;
+    for token in [None, Some("wrong-token-0123456789abcdef"), Some(&METRICS_TOKEN[..METRICS_TOKEN.len() - 1])] {
+        let reply = Reply::read(scrape(&app, &app.base, token).await).await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    }
+    let cookie = app.client.get(app.url("/metrics")).header("cookie", format!("accessToken={METRICS_TOKEN}"));
+    assert_eq!(cookie.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "only the bearer header serves");
+    let response = scrape(&app, &app.base, Some(METRICS_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let metrics = response.text().await.unwrap();
+    assert!(metrics.contains("http_requests_total{"), "{metrics}");
+    assert!(
+        metrics.contains(r#"route="/api/v1/users/current-user""#) && metrics.contains(r#"status="401""#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket{"), "{metrics}");
+    app.stop().await;
+}
+
+/// With `EMPORIUM_METRICS_BIND`, a separate address serves `/metrics`
+/// without a token (and nothing else), while the public port still does not.
+async fn metrics_on_a_separate_address_need_no_token(backend: Backend) {
+    let app = TestApp::spawn(backend, |c| c.metrics_bind = Some(([127, 0, 0, 1], 0).into())).await;
+    let metrics_base = app.metrics_base.clone().expect("a separate metrics address");
+    app.get("/health", None).await;
+    let response = scrape(&app, &metrics_base, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("http_requests_total{"));
+    let elsewhere = app.client.get(format!("{metrics_base}/api/v1/products")).send().await.unwrap();
+    Reply::read(elsewhere).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    Reply::read(scrape(&app, &app.base, None).await).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    app.stop().await;
+}
+
+/// The metrics cases configure their own server, so each backend is spelled out.
+macro_rules! on_both_backends_configured {
+    ($($case:ident),* $(,)?) => {
+        mod configured {
+            $(
+                pub mod $case {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn sqlite() {
+                        super::super::$case(crate::harness::Backend::Sqlite).await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres() {
+                        if crate::harness::postgres_available() {
+                            super::super::$case(crate::harness::Backend::Postgres).await;
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends_configured!(
+    metrics_are_not_public_by_default,
+    metrics_on_the_public_port_need_the_token,
+    metrics_on_a_separate_address_need_no_token,
+);

@@ -23,6 +23,8 @@ pub enum Backend {
 /// A running application with its own database.
 pub struct TestApp {
     pub base: String,
+    /// The separate `/metrics` address, when the configuration asks for one.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     pub backend: Backend,
     _dir: tempfile::TempDir,
@@ -125,13 +127,24 @@ impl TestApp {
         configure(&mut config);
         let app = Application::build(config).await.expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let store = app.store();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base, client, backend, _dir: dir, store, pg_database, shutdown: Some(tx), server: Some(server) }
+        Self {
+            base,
+            metrics_base,
+            client,
+            backend,
+            _dir: dir,
+            store,
+            pg_database,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
     }
 
     /// A second server on this app's PostgreSQL database, as a load balancer
@@ -153,6 +166,7 @@ impl TestApp {
         // The first app owns (and drops) the database.
         Self {
             base,
+            metrics_base: None,
             client,
             backend: Backend::Postgres,
             _dir: dir,
