@@ -503,7 +503,8 @@ mod tests {
     fn metrics_settings_come_from_the_file_and_the_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("emporium.toml");
-        std::fs::write(&path, "metrics_bind = \"127.0.0.1:9100\"\nmetrics_token = \"from-the-file-0123456789\"\n").unwrap();
+        std::fs::write(&path, "metrics_bind = \"127.0.0.1:9100\"\nmetrics_token = \"from-the-file-0123456789\"\n")
+            .unwrap();
         let common = CommonArgs { config: Some(path), ..CommonArgs::default() };
         let from_file = Config::load(common.clone(), ServeArgs::default()).unwrap();
         assert_eq!(from_file.metrics_bind, Some(SocketAddr::from(([127, 0, 0, 1], 9100))));
