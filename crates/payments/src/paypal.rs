@@ -8,7 +8,7 @@
 //!   fetch), and a call answered 401 drops the token and is retried once
 //!   with a fresh one (PayPal may revoke a token before its time).
 //! - `POST /v2/checkout/orders` with `intent: CAPTURE` and one purchase unit:
-//!   `reference_id` and `invoice_id` = our order id, `custom_id` = our payment
+//!   `reference_id` = our order id, `custom_id` and `invoice_id` = our payment
 //!   id, `amount.value` as a decimal string at the currency's precision with a
 //!   `breakdown.item_total` that equals the sum of `items`, and the return and
 //!   cancel URLs in `payment_source.paypal.experience_context`;
@@ -29,15 +29,18 @@
 //!   server) reads the order and reports what it says; `ORDER_NOT_APPROVED`
 //!   means the buyer has not approved yet (pending); `INSTRUMENT_DECLINED`
 //!   fails the attempt (the buyer starts a new one).
-//! - `invoice_id` is our order id, so an account with PayPal's "block
-//!   duplicate invoice ids" setting refuses to take a second payment for one
-//!   order, a safety net under Emporium's own rule.
+//! - `invoice_id` is our payment id, not the order id: PayPal accounts block
+//!   a second payment with an invoice id by default, and order ids (a
+//!   database sequence) repeat across databases that share a sandbox account,
+//!   and a new attempt after a refunded one must still be payable. Like the
+//!   idempotency keys, it assumes payment ids do not repeat within one
+//!   PayPal account.
 //! - Orders v2 has no expiry to set and nothing to call to withdraw an order:
 //!   an order the buyer never approves lapses at PayPal by itself, and one
 //!   approved is never captured unless Emporium captures it — which it does
 //!   only for a live attempt. So [`PaymentProvider::cancel`] calls nothing,
 //!   [`Session::expires_at`] is `None`, and an order PayPal no longer knows
-//!   (404 on reading it) is reported as [`ProviderState::Expired`].
+//!   (404 on reading or capturing it) is reported as [`ProviderState::Expired`].
 //! - Webhooks are not taken: PayPal's verification needs a call back to
 //!   PayPal (`verify-webhook-signature`) per delivery, and nothing in the
 //!   flow needs them — Emporium captures when the buyer returns, and the
@@ -211,7 +214,7 @@ fn order_body(request: &CheckoutRequest) -> Result<serde_json::Value, ProviderEr
         "purchase_units": [{
             "reference_id": request.order_id,
             "custom_id": request.payment_id,
-            "invoice_id": request.order_id,
+            "invoice_id": request.payment_id,
             "amount": amount,
             "items": items,
         }],
@@ -460,6 +463,10 @@ impl PaymentProvider for PayPalProvider {
                 }
                 _ => {}
             }
+        }
+        if status == StatusCode::NOT_FOUND {
+            // As when reading it: an order of ours PayPal no longer holds lapsed.
+            return Ok(ProviderState::Expired);
         }
         Err(wire::status_error(status, error.message(&body), WHAT))
     }

@@ -1,7 +1,7 @@
 //! The adapters against the contract-faithful fakes, end to end over HTTP on
 //! 127.0.0.1 — and the fakes, called raw, refusing what the providers refuse.
 
-
+mod paypal;
 mod stripe;
 
 use emporium_domain::money::Money;
