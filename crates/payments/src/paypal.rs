@@ -501,7 +501,7 @@ impl PaymentProvider for PayPalProvider {
         let refund: RefundObject = serde_json::from_slice(&answer).map_err(|e| unexpected(WHAT, e))?;
         let amount = refund.amount.ok_or_else(|| unexpected(WHAT, "a refund without an amount"))?;
         let amount = currency::parse_decimal(&amount.value, &amount.currency_code).map_err(|e| unexpected(WHAT, e))?;
-        Ok(Refund { reference: refund.id, amount, status: refund.status.to_ascii_lowercase() })
+        Ok(Refund { reference: refund.id, amount, status: refund.status })
     }
 
     /// PayPal's webhook verification is an API call per delivery

@@ -108,6 +108,7 @@ pub struct FakePayPalRefund {
 enum NextCapture {
     Decline,
     Pend,
+    DeclineInstrument,
 }
 
 #[derive(Default)]
@@ -899,6 +900,13 @@ async fn capture_order(
         let status = match state.next_capture.remove(&id) {
             Some(NextCapture::Decline) => "DECLINED",
             Some(NextCapture::Pend) => "PENDING",
+            Some(NextCapture::DeclineInstrument) => {
+                return Err(PayPalError::unprocessable(
+                    None,
+                    "INSTRUMENT_DECLINED",
+                    "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.",
+                ));
+            }
             None => "COMPLETED",
         };
         state.capture_count += 1;
@@ -1128,6 +1136,13 @@ impl FakePayPal {
     /// becomes `COMPLETED`, as PayPal's does).
     pub async fn decline_capture(&self, order_id: &str) {
         lock(&self.inner.state).next_capture.insert(order_id.to_string(), NextCapture::Decline);
+    }
+
+    /// The next capture of this order is refused with 422
+    /// `INSTRUMENT_DECLINED` (the buyer's funding source was declined; the
+    /// order stays `APPROVED` and nothing is captured).
+    pub async fn decline_instrument(&self, order_id: &str) {
+        lock(&self.inner.state).next_capture.insert(order_id.to_string(), NextCapture::DeclineInstrument);
     }
 
     /// The next capture of this order is `PENDING` (held for review) until

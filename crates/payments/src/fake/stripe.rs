@@ -915,16 +915,14 @@ async fn create_refund(State(inner): State<Arc<Inner>>, headers: HeaderMap, body
 /// session (as [`FakeStripe::complete_session`]) and redirects to its
 /// `success_url` with `{CHECKOUT_SESSION_ID}` filled in.
 async fn hosted_page(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
-    let success_url = {
-        let state = lock(&inner.state);
-        match state.sessions.get(&id) {
-            Some(session) if session.status == "open" => session.success_url.clone().unwrap_or_default(),
-            Some(_) => return (StatusCode::GONE, Html("This Checkout Session is no longer active.")).into_response(),
-            None => return (StatusCode::NOT_FOUND, Html("No such Checkout Session.")).into_response(),
-        }
+    let Some(success_url) = lock(&inner.state).sessions.get(&id).map(|s| s.success_url.clone().unwrap_or_default())
+    else {
+        return (StatusCode::NOT_FOUND, Html("No such Checkout Session.")).into_response();
     };
     let handle = Handle(inner.clone());
-    handle.pay(&id, true);
+    if handle.pay(&id, true).is_err() {
+        return (StatusCode::GONE, Html("This Checkout Session is no longer active.")).into_response();
+    }
     let event = handle.completed_event(&id);
     inner.dispatch(vec![event]).await;
     Redirect::to(&success_url.replace("{CHECKOUT_SESSION_ID}", &id)).into_response()
@@ -945,13 +943,19 @@ struct Handle(Arc<Inner>);
 
 impl Handle {
     /// The buyer pays: `synchronous` for a card (paid at once), otherwise an
-    /// asynchronous method still processing.
-    fn pay(&self, id: &str, synchronous: bool) {
+    /// asynchronous method still processing. Only an open session can be paid.
+    fn pay(&self, id: &str, synchronous: bool) -> Result<(), String> {
         let mut state = lock(&self.0.state);
+        match state.sessions.get(id) {
+            None => return Err(format!("FakeStripe: no session {id}")),
+            Some(session) if session.status != "open" => {
+                return Err(format!("FakeStripe: session {id} is {}, not open", session.status));
+            }
+            Some(_) => {}
+        }
         let intent_id = state.id("pi");
         let charge = state.id("ch");
-        let session = state.sessions.get_mut(id).unwrap_or_else(|| panic!("FakeStripe: no session {id}"));
-        assert_eq!(session.status, "open", "FakeStripe: session {id} is not open");
+        let session = state.sessions.get_mut(id).expect("looked up above");
         session.status = "complete".into();
         session.payment_status = match (synchronous, session.amount_total) {
             (true, 0) => "no_payment_required",
@@ -973,6 +977,7 @@ impl Handle {
             failure: None,
         };
         state.intents.insert(intent_id, intent);
+        Ok(())
     }
 
     fn completed_event(&self, id: &str) -> Value {
@@ -1057,7 +1062,7 @@ impl FakeStripe {
     /// delivered. Panics if the session is unknown or not open.
     pub async fn complete_session(&self, id: &str) -> Vec<WebhookDelivery> {
         let handle = Handle(self.inner.clone());
-        handle.pay(id, true);
+        handle.pay(id, true).unwrap_or_else(|message| panic!("{message}"));
         let event = handle.completed_event(id);
         self.inner.dispatch(vec![event]).await
     }
@@ -1068,7 +1073,7 @@ impl FakeStripe {
     /// settles it.
     pub async fn complete_session_async(&self, id: &str) -> Vec<WebhookDelivery> {
         let handle = Handle(self.inner.clone());
-        handle.pay(id, false);
+        handle.pay(id, false).unwrap_or_else(|message| panic!("{message}"));
         let event = handle.completed_event(id);
         self.inner.dispatch(vec![event]).await
     }

@@ -49,7 +49,7 @@ async fn paypal_order_is_approved_captured_and_refunded_in_parts_and_never_beyon
     assert_eq!(paypal.session_state(&session.reference).await.unwrap(), state);
 
     let first = paypal.refund(&capture_reference, Some(money(1_000)), "USD", "refund-1").await.unwrap();
-    assert_eq!((first.amount, first.status.as_str()), (money(1_000), "completed"));
+    assert_eq!((first.amount, first.status.as_str()), (money(1_000), "COMPLETED"));
     let rest = paypal.refund(&capture_reference, None, "USD", "refund-2").await.unwrap();
     assert_eq!(rest.amount, money(2_000));
     let beyond = paypal.refund(&capture_reference, Some(money(1)), "USD", "refund-3").await.unwrap_err();
@@ -164,6 +164,13 @@ async fn paypal_the_capture_status_decides_not_the_order_status() {
     assert_eq!(fake.order(&declined.reference).unwrap().status, "COMPLETED");
     assert_eq!(paypal.session_state(&declined.reference).await.unwrap(), state);
 
+    let refused = paypal.create_session(&checkout("pay_9b", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
+    fake.approve(&refused.reference).await;
+    fake.decline_instrument(&refused.reference).await;
+    let state = paypal.confirm(&refused.reference, "c").await.unwrap();
+    assert!(matches!(&state, ProviderState::Failed { reason } if reason.contains("INSTRUMENT_DECLINED")), "{state:?}");
+    assert_eq!(fake.order(&refused.reference).unwrap().status, "APPROVED");
+
     let held = paypal.create_session(&checkout("pay_9", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
     fake.approve(&held.reference).await;
     fake.pend_capture(&held.reference).await;
@@ -220,7 +227,8 @@ async fn paypal_down_is_unavailable_within_the_timeout() {
     let started = Instant::now();
     let error = paypal.session_state("ANY").await.unwrap_err();
     assert!(matches!(error, ProviderError::Unavailable(_)), "{error:?}");
-    assert!(started.elapsed() < timeout * 5, "took {:?}", started.elapsed());
+    // Well before the fake's ten-minute stall: the adapter's timeout ended it.
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 
     fake.set_outage(Outage::None).await;
     paypal.create_session(&request).await.unwrap();

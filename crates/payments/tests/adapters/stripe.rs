@@ -224,7 +224,8 @@ async fn stripe_down_is_unavailable_within_the_timeout() {
     let started = Instant::now();
     let error = stripe.session_state("cs_test_any").await.unwrap_err();
     assert!(matches!(error, ProviderError::Unavailable(_)), "{error:?}");
-    assert!(started.elapsed() < timeout * 5, "took {:?}", started.elapsed());
+    // Well before the fake's ten-minute stall: the adapter's timeout ended it.
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 
     fake.set_outage(Outage::None).await;
     stripe.create_session(&request).await.unwrap();
