@@ -122,6 +122,7 @@ struct PayPalState {
     saved: HashMap<(String, String), (StatusCode, Value)>,
     request_ids: Vec<String>,
     next_capture: HashMap<String, NextCapture>,
+    capture_amounts: HashMap<String, i64>,
     capture_count: usize,
     next_id: u64,
 }
@@ -910,13 +911,14 @@ async fn capture_order(
             None => "COMPLETED",
         };
         state.capture_count += 1;
+        let captured_minor = state.capture_amounts.remove(&id).unwrap_or(order.amount_minor);
         let capture = FakeCapture {
             id: state.id("3C"),
             order_id: id.clone(),
             status: status.into(),
             currency: order.currency.clone(),
-            value: format_minor(order.amount_minor, &order.currency),
-            amount_minor: order.amount_minor,
+            value: format_minor(captured_minor, &order.currency),
+            amount_minor: captured_minor,
             refunded_minor: 0,
             request_id: request_id.map(str::to_string),
         };
@@ -1160,6 +1162,14 @@ impl FakePayPal {
             Some(capture) if capture.status == "PENDING" => capture.status = "COMPLETED".into(),
             _ => panic!("FakePayPal: order {order_id} has no pending capture"),
         }
+    }
+
+    /// The next capture of this order takes `amount_minor` (in the
+    /// currency's minor unit) instead of the order's amount: for testing that
+    /// a payment whose amount differs from the order's is never accepted as
+    /// paying it.
+    pub async fn set_capture_amount(&self, order_id: &str, amount_minor: i64) {
+        lock(&self.inner.state).capture_amounts.insert(order_id.to_string(), amount_minor);
     }
 
     /// PayPal forgets an order (an unapproved order lapsing): reading it is 404.

@@ -562,13 +562,13 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
     headers.get("idempotency-key").and_then(|value| value.to_str().ok()).map(str::to_string)
 }
 
-/// The outcome of one POST: its answer, and the events it produced.
-type Outcome = Result<(StatusCode, Value, Vec<Value>), StripeError>;
+/// The outcome of one creating POST: its status and body.
+type Outcome = Result<(StatusCode, Value), StripeError>;
 
 impl Inner {
     /// Runs a creating POST under Stripe's idempotency rules.
-    async fn idempotent(
-        self: &Arc<Self>,
+    fn idempotent(
+        &self,
         endpoint: &str,
         headers: &HeaderMap,
         form: Form,
@@ -602,7 +602,7 @@ impl Inner {
                 }
             }
             let outcome = run(&mut state, key.as_deref());
-            if let (Some(key), Ok((status, body, _))) = (&key, &outcome) {
+            if let (Some(key), Ok((status, body))) = (&key, &outcome) {
                 state.saved.insert(
                     key.clone(),
                     Saved { endpoint: endpoint.to_string(), params: sorted, status: *status, body: body.clone() },
@@ -611,8 +611,7 @@ impl Inner {
             outcome
         };
         match outcome {
-            Ok((status, body, events)) => {
-                self.dispatch(events).await;
+            Ok((status, body)) => {
                 let mut response = (status, Json(body)).into_response();
                 if let Some(key) = key.and_then(|key| HeaderValue::from_str(&key).ok()) {
                     response.headers_mut().insert("idempotency-key", key);
@@ -743,17 +742,15 @@ async fn create_session(State(inner): State<Arc<Inner>>, headers: HeaderMap, bod
         Err(error) => return error.into_response(),
     };
     let base = inner.base_url.clone();
-    inner
-        .idempotent("POST /v1/checkout/sessions", &headers, form.clone(), |state, key| {
-            let mut session = new_session(&form, unix_now())?;
-            session.id = state.id("cs_test");
-            session.url = format!("{base}/c/pay/{}", session.id);
-            session.idempotency_key = key.map(str::to_string);
-            let body = session_json(&session, None);
-            state.sessions.insert(session.id.clone(), session);
-            Ok((StatusCode::OK, body, Vec::new()))
-        })
-        .await
+    inner.idempotent("POST /v1/checkout/sessions", &headers, form.clone(), |state, key| {
+        let mut session = new_session(&form, unix_now())?;
+        session.id = state.id("cs_test");
+        session.url = format!("{base}/c/pay/{}", session.id);
+        session.idempotency_key = key.map(str::to_string);
+        let body = session_json(&session, None);
+        state.sessions.insert(session.id.clone(), session);
+        Ok((StatusCode::OK, body))
+    })
 }
 
 async fn retrieve_session(
@@ -821,94 +818,92 @@ async fn create_refund(State(inner): State<Arc<Inner>>, headers: HeaderMap, body
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    inner
-        .idempotent("POST /v1/refunds", &headers, form.clone(), |state, key| {
-            let (mut intent_id, mut charge, mut amount) = (None, None, None);
-            for (name, value) in &form {
-                match key_parts(name).as_deref() {
-                    Some(["payment_intent"]) => intent_id = Some(value.clone()),
-                    Some(["charge"]) => charge = Some(value.clone()),
-                    Some(["amount"]) => {
-                        let parsed: i64 = value.parse().ok().filter(|a| *a > 0).ok_or_else(|| {
-                            StripeError::invalid(format!("Invalid positive integer: {value}"), Some("amount"))
-                        })?;
-                        amount = Some(parsed);
-                    }
-                    Some(["reason"]) => {
-                        if !matches!(value.as_str(), "duplicate" | "fraudulent" | "requested_by_customer") {
-                            return Err(StripeError::invalid(
-                                "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
-                                Some("reason"),
-                            ));
-                        }
-                    }
-                    Some(["metadata", k]) if !k.is_empty() => {}
-                    Some(["expand", i]) if i.is_empty() || is_index(i) => {}
-                    _ => return Err(StripeError::unknown(name)),
+    inner.idempotent("POST /v1/refunds", &headers, form.clone(), |state, key| {
+        let (mut intent_id, mut charge, mut amount) = (None, None, None);
+        for (name, value) in &form {
+            match key_parts(name).as_deref() {
+                Some(["payment_intent"]) => intent_id = Some(value.clone()),
+                Some(["charge"]) => charge = Some(value.clone()),
+                Some(["amount"]) => {
+                    let parsed: i64 = value.parse().ok().filter(|a| *a > 0).ok_or_else(|| {
+                        StripeError::invalid(format!("Invalid positive integer: {value}"), Some("amount"))
+                    })?;
+                    amount = Some(parsed);
                 }
+                Some(["reason"]) => {
+                    if !matches!(value.as_str(), "duplicate" | "fraudulent" | "requested_by_customer") {
+                        return Err(StripeError::invalid(
+                            "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+                            Some("reason"),
+                        ));
+                    }
+                }
+                Some(["metadata", k]) if !k.is_empty() => {}
+                Some(["expand", i]) if i.is_empty() || is_index(i) => {}
+                _ => return Err(StripeError::unknown(name)),
             }
-            let intent_id = match (intent_id, charge) {
-                (Some(id), None) => id,
-                (None, Some(charge)) => state
-                    .intents
-                    .values()
-                    .find(|intent| intent.charge == charge)
-                    .map(|intent| intent.id.clone())
-                    .ok_or_else(|| StripeError::no_such("charge", &charge, "charge"))?,
-                (Some(_), Some(_)) => {
-                    return Err(StripeError::invalid(
-                        "You cannot specify both charge and payment_intent.",
-                        Some("payment_intent"),
-                    ));
-                }
-                (None, None) => {
-                    return Err(StripeError::invalid(
-                        "One of the following params should be provided for this request: payment_intent or charge.",
-                        None,
-                    ));
-                }
-            };
-            let intent = state
+        }
+        let intent_id = match (intent_id, charge) {
+            (Some(id), None) => id,
+            (None, Some(charge)) => state
                 .intents
-                .get(&intent_id)
-                .cloned()
-                .ok_or_else(|| StripeError::no_such("payment_intent", &intent_id, "payment_intent"))?;
-            if intent.status != "succeeded" {
+                .values()
+                .find(|intent| intent.charge == charge)
+                .map(|intent| intent.id.clone())
+                .ok_or_else(|| StripeError::no_such("charge", &charge, "charge"))?,
+            (Some(_), Some(_)) => {
                 return Err(StripeError::invalid(
-                    format!("This PaymentIntent ({intent_id}) does not have a successful charge to refund."),
+                    "You cannot specify both charge and payment_intent.",
                     Some("payment_intent"),
-                )
-                .with_code("charge_not_refundable"));
+                ));
             }
-            let left = intent.amount - intent.refunded;
-            if left == 0 {
-                return Err(StripeError::invalid(format!("Charge {} has already been refunded.", intent.charge), None)
-                    .with_code("charge_already_refunded"));
-            }
-            let amount = amount.unwrap_or(left);
-            if amount > left {
+            (None, None) => {
                 return Err(StripeError::invalid(
-                    format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"),
-                    Some("amount"),
-                )
-                .with_code("amount_too_large"));
+                    "One of the following params should be provided for this request: payment_intent or charge.",
+                    None,
+                ));
             }
-            check_amount_step(amount, &intent.currency, "amount")?;
-            let refund = FakeStripeRefund {
-                id: state.id("re"),
-                payment_intent: intent_id.clone(),
-                amount,
-                currency: intent.currency.clone(),
-                idempotency_key: key.map(str::to_string),
-            };
-            if let Some(stored) = state.intents.get_mut(&intent_id) {
-                stored.refunded += amount;
-            }
-            let body = refund_json(&refund, &intent.charge);
-            state.refunds.push(refund);
-            Ok((StatusCode::OK, body, Vec::new()))
-        })
-        .await
+        };
+        let intent = state
+            .intents
+            .get(&intent_id)
+            .cloned()
+            .ok_or_else(|| StripeError::no_such("payment_intent", &intent_id, "payment_intent"))?;
+        if intent.status != "succeeded" {
+            return Err(StripeError::invalid(
+                format!("This PaymentIntent ({intent_id}) does not have a successful charge to refund."),
+                Some("payment_intent"),
+            )
+            .with_code("charge_not_refundable"));
+        }
+        let left = intent.amount - intent.refunded;
+        if left == 0 {
+            return Err(StripeError::invalid(format!("Charge {} has already been refunded.", intent.charge), None)
+                .with_code("charge_already_refunded"));
+        }
+        let amount = amount.unwrap_or(left);
+        if amount > left {
+            return Err(StripeError::invalid(
+                format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"),
+                Some("amount"),
+            )
+            .with_code("amount_too_large"));
+        }
+        check_amount_step(amount, &intent.currency, "amount")?;
+        let refund = FakeStripeRefund {
+            id: state.id("re"),
+            payment_intent: intent_id.clone(),
+            amount,
+            currency: intent.currency.clone(),
+            idempotency_key: key.map(str::to_string),
+        };
+        if let Some(stored) = state.intents.get_mut(&intent_id) {
+            stored.refunded += amount;
+        }
+        let body = refund_json(&refund, &intent.charge);
+        state.refunds.push(refund);
+        Ok((StatusCode::OK, body))
+    })
 }
 
 /// Stripe's hosted page, reduced to "the buyer pays": a GET pays an open
@@ -1122,6 +1117,19 @@ impl FakeStripe {
             self.inner.event(&mut state, "checkout.session.expired", object)
         };
         self.inner.dispatch(vec![event]).await
+    }
+
+    /// Makes Stripe report another total for the session (and its payment
+    /// intent, if paid), in minor units: for testing that a payment whose
+    /// amount differs from the order's is never accepted as paying it.
+    pub async fn set_amount_total(&self, id: &str, amount_total: i64) {
+        let mut state = lock(&self.inner.state);
+        let session = state.sessions.get_mut(id).unwrap_or_else(|| panic!("FakeStripe: no session {id}"));
+        session.amount_total = amount_total;
+        let intent = session.payment_intent.clone();
+        if let Some(intent) = intent.and_then(|intent| state.intents.get_mut(&intent)) {
+            intent.amount = amount_total;
+        }
     }
 
     /// Produces and delivers an event of any type (`charge.refunded`, …)

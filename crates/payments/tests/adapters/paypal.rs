@@ -181,6 +181,17 @@ async fn paypal_the_capture_status_decides_not_the_order_status() {
 }
 
 #[tokio::test]
+async fn paypal_reports_the_amount_it_captured_not_the_one_asked() {
+    let fake = FakePayPal::start().await;
+    let paypal = provider(&fake);
+    let session = paypal.create_session(&checkout("pay_m", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
+    fake.approve(&session.reference).await;
+    fake.set_capture_amount(&session.reference, 900).await;
+    let state = paypal.confirm(&session.reference, "c").await.unwrap();
+    assert!(matches!(state, ProviderState::Captured { amount, .. } if amount == money(900)), "{state:?}");
+}
+
+#[tokio::test]
 async fn paypal_lapsed_order_reads_expired_and_cancel_calls_nothing() {
     let fake = FakePayPal::start().await;
     let paypal = provider(&fake);

@@ -142,6 +142,17 @@ async fn stripe_three_decimal_amounts_end_in_zero() {
 }
 
 #[tokio::test]
+async fn stripe_reports_the_amount_it_took_not_the_one_asked() {
+    let fake = FakeStripe::start().await;
+    let stripe = provider(&fake);
+    let session = stripe.create_session(&checkout("pay_m", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
+    fake.complete_session(&session.reference).await;
+    fake.set_amount_total(&session.reference, 900).await;
+    let state = stripe.session_state(&session.reference).await.unwrap();
+    assert!(matches!(state, ProviderState::Captured { amount, .. } if amount == money(900)), "{state:?}");
+}
+
+#[tokio::test]
 async fn stripe_async_payment_is_pending_then_failed_or_captured() {
     let fake = FakeStripe::start().await;
     let stripe = provider(&fake);
