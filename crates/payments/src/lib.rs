@@ -9,7 +9,12 @@
 //!
 //! Amounts cross this boundary as the domain's [`Money`] (hundredths of the
 //! store currency's major unit) plus the ISO 4217 currency code; each adapter
-//! converts to the provider's minor units (JPY has none, BHD has three).
+//! converts to the provider's minor units (JPY has none, BHD has three), in
+//! one place: [`currency`].
+//!
+//! With the `fake` feature, [`fake`] holds contract-faithful fakes of both
+//! providers (HTTP servers on 127.0.0.1) for tests that must not reach the
+//! internet.
 
 use async_trait::async_trait;
 use emporium_domain::money::Money;

@@ -15,6 +15,23 @@
 //! expiring or declining, webhook delivery modes ([`Delivery`]), an outage
 //! ([`Outage`]), and read access to everything the fake received.
 //!
+//! ```no_run
+//! # async fn example() {
+//! use emporium_payments::fake::{Delivery, FakeStripe};
+//!
+//! let stripe = FakeStripe::start().await;
+//! // Configure the server under test with `stripe.base_url()` as its Stripe
+//! // API base and `stripe.secret_key()` as its key, and tell the fake where
+//! // the server's webhook is and the secret to sign with:
+//! stripe.set_webhook("http://127.0.0.1:8080/api/v1/payments/stripe/webhook", "whsec_test").await;
+//! stripe.set_delivery(Delivery::Duplicate(3)).await;
+//! // … the test starts a checkout through the server, then the buyer pays:
+//! let session = stripe.sessions().pop().expect("the server opened a session");
+//! let deliveries = stripe.complete_session(&session.id).await;
+//! assert!(deliveries.iter().all(|d| d.status == Some(200)));
+//! # }
+//! ```
+//!
 //! Where a fake has to pick among behaviours the provider does not document
 //! precisely, it picks the stricter one and says so on the method.
 //! Deliberately not modelled: Stripe's minimum charge amounts, modes other than
