@@ -41,9 +41,11 @@ pub enum Op<'a> {
 impl Op<'_> {
     pub fn key(&self) -> &str {
         match self {
-            Op::Hit { key, .. } | Op::Slide { key, .. } | Op::Get { key } | Op::Set { key, .. } | Op::Delete { key } => {
-                key
-            }
+            Op::Hit { key, .. }
+            | Op::Slide { key, .. }
+            | Op::Get { key }
+            | Op::Set { key, .. }
+            | Op::Delete { key } => key,
         }
     }
 }

@@ -59,8 +59,7 @@ impl MemoryCounters {
         let left = |e: &Entry| Count { value: e.value, ttl: e.expires.saturating_duration_since(now) };
         match *op {
             Op::Hit { window, .. } => {
-                let entry =
-                    shard.entries.entry(key.to_string()).or_insert(Entry { value: 0, expires: now + window });
+                let entry = shard.entries.entry(key.to_string()).or_insert(Entry { value: 0, expires: now + window });
                 entry.value += 1;
                 left(entry)
             }

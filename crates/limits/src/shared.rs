@@ -69,7 +69,12 @@ impl RedisCounters {
             .set_max_delay(Duration::from_millis(200));
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| format!("cannot set up the Redis connection: {e}"))?;
-        Ok(Self { connection, script: redis::Script::new(BATCH), prefix: prefix.to_string(), health: Health::default() })
+        Ok(Self {
+            connection,
+            script: redis::Script::new(BATCH),
+            prefix: prefix.to_string(),
+            health: Health::default(),
+        })
     }
 
     async fn call(&self, ops: &[Op<'_>]) -> Result<Vec<Count>, String> {

@@ -80,7 +80,7 @@ async fn register(
     ip: ClientIp,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Reply<UserView>> {
-    state.check_auth_budget(ip, None)?;
+    state.check_auth_budget(ip).await?;
     let mut f = Fields::new(body);
     let full_name = f.required_str("fullName");
     let full_name = f.parse("fullName", full_name, FullName::parse);
@@ -144,7 +144,6 @@ async fn login(
     let (Some(login), Some(password)) = (login, password) else {
         unreachable!("finish() fails when any field is missing")
     };
-    state.check_auth_budget(ip, Some(login.key()))?;
     let (user, tokens) = state.services.accounts.login(&login, &password, &ip.context()).await?;
     if let Some(key) = cart_key.0 {
         // The guest's cart joins the user's; its key is spent.
