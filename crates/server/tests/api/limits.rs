@@ -301,3 +301,168 @@ async fn an_ip_has_a_failure_budget_and_an_attempt_cap(mode: Mode) {
     assert_eq!(log.body["data"][0]["details"]["scope"], "ip");
     app.stop().await;
 }
+
+async fn get_from(app: &TestApp, ip: &str, path: &str) -> Reply {
+    let request = app.client.get(app.url(path)).header("x-forwarded-for", ip);
+    Reply::read(request.send().await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_the_general_and_sign_in_budgets() {
+    let mode = Mode { backend: Backend::Postgres, counting: Counting::Redis };
+    if !mode.available().await {
+        return;
+    }
+    let redis = mode.redis();
+    let shared = move |c: &mut Config| {
+        c.api.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.redis = redis.clone();
+        c.api.rate_limit = Some(Quota::per(6, MINUTE));
+        c.sign_in = lockout_only(2, MINUTE, MINUTE);
+    };
+    let a = TestApp::spawn(Backend::Postgres, shared.clone()).await;
+    let b = a.second_server(shared).await;
+
+    // One client's requests, spread over both servers, draw on one budget.
+    let client = "203.0.113.10";
+    let mut remaining = Vec::new();
+    for i in 0..6 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let reply = get_from(server, client, "/api/v1/products").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        remaining.push(reply.header("x-ratelimit-remaining").unwrap().to_string());
+    }
+    assert_eq!(remaining, ["5", "4", "3", "2", "1", "0"]);
+    get_from(&a, client, "/api/v1/products").await.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    get_from(&b, client, "/api/v1/products").await.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+
+    // Failures on either server add up to one account's delay, seen by both.
+    a.register("john").await;
+    login_from(&a, "198.51.100.1", "john", WRONG).await.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    login_from(&b, "198.51.100.2", "john", WRONG).await.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    for server in [&a, &b] {
+        let refused = login_from(server, "198.51.100.3", "john", PASSWORD).await;
+        refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        assert!((55..=60).contains(&retry_after(&refused)));
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A TCP proxy in front of the test Redis that can be cut, to play a Redis
+/// outage without touching the Redis other tests use.
+struct RedisProxy {
+    url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl RedisProxy {
+    async fn start(redis_url: &str, up: bool) -> Self {
+        let (scheme, rest) = redis_url.split_once("://").expect("a redis:// URL");
+        let (authority, path) =
+            rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, String::new()));
+        let (credentials, upstream) = authority
+            .rsplit_once('@')
+            .map(|(c, h)| (format!("{c}@"), h.to_string()))
+            .unwrap_or((String::new(), authority.to_string()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("{scheme}://{credentials}{}{path}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::watch::channel(up);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !*rx.borrow() {
+                    continue; // dropped: the connection is refused
+                }
+                let mut rx = rx.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = rx.wait_for(|up| !*up) => {} // cut: both ends are dropped
+                    }
+                });
+            }
+        });
+        Self { url, up: tx }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// Polls `attempt` until it answers `status` (the counters reconnect on
+/// their own, so "back" is a matter of a few tries).
+async fn until_status(status: StatusCode, mut attempt: impl AsyncFnMut() -> Reply) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = attempt().await;
+        if reply.status == status {
+            return reply;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {} after 15s: {}", reply.status, reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_serves_the_shop_refuses_sign_in_and_recovers() {
+    let mode = Mode { backend: Backend::Sqlite, counting: Counting::Redis };
+    if !mode.available().await {
+        return;
+    }
+    // Redis is down from the start: the server starts all the same.
+    let proxy = RedisProxy::start(&crate::harness::redis_url().unwrap(), false).await;
+    let prefix = crate::harness::unique_redis_prefix();
+    let redis = RedisConfig { url: Secret::new(proxy.url.clone()), key_prefix: prefix.clone() };
+    let app = TestApp::spawn(Backend::Sqlite, |c| {
+        c.redis = Some(redis);
+        c.api.rate_limit = Some(Quota::per(50, MINUTE));
+        c.api.register_rate_limit = Some(Quota::per(10, MINUTE));
+        c.sign_in = SignInPolicy::default();
+    })
+    .await;
+    let register =
+        json!({ "fullName": "John Tester", "username": "john", "email": "john@example.com", "password": PASSWORD });
+
+    // The general budget fails open, counted by this server alone, headers and all.
+    let browse = app.get("/api/v1/products", None).await;
+    assert_eq!(browse.status, StatusCode::OK);
+    assert_eq!(browse.header("x-ratelimit-limit"), Some("50"));
+    assert_eq!(browse.header("x-ratelimit-remaining"), Some("49"));
+    assert_eq!(app.get("/api/v1/products", None).await.header("x-ratelimit-remaining"), Some("48"));
+    // Sign-in and registration fail closed.
+    let refused =
+        app.post("/api/v1/users/login", None, json!({ "email": "john@example.com", "password": PASSWORD })).await;
+    refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    app.post("/api/v1/users/register", None, register.clone())
+        .await
+        .assert_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+
+    // Redis comes up: the server finds it by itself.
+    proxy.set_up(true);
+    until_status(StatusCode::CREATED, async || app.post("/api/v1/users/register", None, register.clone()).await).await;
+    app.login("john").await;
+    // The general budget is counted in Redis again, and the headers say what Redis holds.
+    let shared = app.get("/api/v1/products", None).await;
+    let direct = emporium_limits::RedisCounters::new(&crate::harness::redis_url().unwrap(), &prefix).unwrap();
+    let held =
+        emporium_limits::Counters::run(&direct, &[emporium_limits::Op::Get { key: "ip:127.0.0.1" }]).await.unwrap()[0]
+            .value;
+    assert!(held >= 3, "register, login and this request at least: {held}");
+    assert_eq!(shared.header("x-ratelimit-remaining"), Some((50 - held).to_string().as_str()));
+
+    // And goes away again, and comes back again.
+    proxy.set_up(false);
+    let login = json!({ "email": "john@example.com", "password": PASSWORD });
+    until_status(StatusCode::SERVICE_UNAVAILABLE, async || app.post("/api/v1/users/login", None, login.clone()).await)
+        .await;
+    assert_eq!(app.get("/api/v1/products", None).await.status, StatusCode::OK);
+    proxy.set_up(true);
+    until_status(StatusCode::OK, async || app.post("/api/v1/users/login", None, login.clone()).await).await;
+    app.stop().await;
+}
