@@ -573,6 +573,44 @@ mod tests {
         assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
         assert!(serve(|a| a.admin_email = Some("a@b.co".into())).starts_with("EMPORIUM_ADMIN_PASSWORD:"));
         assert!(serve(|a| a.trusted_proxies = Some("nope".into())).starts_with("EMPORIUM_TRUSTED_PROXIES:"));
+        assert!(serve(|a| a.auth_failure_limit = Some("9".into())).starts_with("EMPORIUM_AUTH_FAILURE_LIMIT:"));
+        assert!(serve(|a| a.lockout_threshold = Some("0".into())).starts_with("EMPORIUM_LOCKOUT_THRESHOLD:"));
+        assert!(serve(|a| a.lockout_max_delay = Some("1s".into())).starts_with("EMPORIUM_LOCKOUT_MAX_DELAY:"));
+        assert!(serve(|a| a.register_rate_limit = Some("x".into())).starts_with("EMPORIUM_REGISTER_RATE_LIMIT:"));
+        let redis = serve(|a| a.redis_url = Some("http://:hunter2@cache:6379".into()));
+        assert!(redis.starts_with("EMPORIUM_REDIS_URL:") && !redis.contains("hunter2"), "{redis}");
+    }
+
+    #[test]
+    fn sign_in_policy_and_redis_resolve() {
+        let config = Config::load(CommonArgs::default(), ServeArgs::default()).unwrap();
+        assert_eq!(config.sign_in, SignInPolicy::default());
+        assert_eq!(config.api.register_rate_limit, Some(Quota::per(10, Duration::from_secs(900))));
+        assert!(config.redis.is_none());
+
+        let args = ServeArgs {
+            auth_rate_limit: Some("off".into()),
+            auth_failure_limit: Some("50/1h".into()),
+            lockout_threshold: Some("3".into()),
+            lockout_delay: Some("10s".into()),
+            lockout_max_delay: Some("5m".into()),
+            redis_url: Some("redis://cache:6379/2".into()),
+            ..ServeArgs::default()
+        };
+        let config = Config::load(CommonArgs::default(), args).unwrap();
+        let lockout =
+            Lockout { threshold: 3, first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(300) };
+        let expected = SignInPolicy {
+            ip_attempts: None,
+            ip_failures: Some(Quota::per(50, Duration::from_secs(3600))),
+            lockout: Some(lockout),
+        };
+        assert_eq!(config.sign_in, expected);
+        let redis = config.redis.unwrap();
+        assert_eq!((redis.url.expose(), redis.key_prefix.as_str()), ("redis://cache:6379/2", "emporium:"));
+
+        let off = ServeArgs { lockout_threshold: Some("off".into()), ..ServeArgs::default() };
+        assert_eq!(Config::load(CommonArgs::default(), off).unwrap().sign_in.lockout, None);
     }
 
     #[test]
