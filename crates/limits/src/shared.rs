@@ -47,6 +47,9 @@ return out
 const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 /// While Redis stays unreachable, say so at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
+/// While Redis is unreachable, one call this often tries it; the others fail
+/// at once, so an outage where connections hang costs no request its timeout.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 pub struct RedisCounters {
     connection: ConnectionManager,
@@ -112,6 +115,9 @@ impl RedisCounters {
 #[async_trait]
 impl Counters for RedisCounters {
     async fn run(&self, ops: &[Op<'_>]) -> Result<Vec<Count>, Unavailable> {
+        if !self.health.may_try() {
+            return Err(Unavailable("Redis was unreachable a moment ago".into()));
+        }
         match self.call(ops).await {
             Ok(counts) => {
                 self.health.up();
@@ -136,16 +142,33 @@ struct Health {
 #[derive(Default)]
 struct HealthState {
     down_since: Option<Instant>,
+    last_probe: Option<Instant>,
     last_logged: Option<Instant>,
     failed_calls: u64,
 }
 
 impl Health {
+    /// Whether a call may go to Redis now: always while it is up, once per
+    /// [`PROBE_EVERY`] while it is down.
+    fn may_try(&self) -> bool {
+        if !self.is_down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.last_probe.is_some_and(|at| now.duration_since(at) < PROBE_EVERY) {
+            return false;
+        }
+        state.last_probe = Some(now);
+        true
+    }
+
     fn down(&self, error: &str) {
         let now = Instant::now();
         self.is_down.store(true, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.failed_calls += 1;
+        state.last_probe = Some(now);
         let since = *state.down_since.get_or_insert(now);
         if state.last_logged.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
             tracing::warn!(

@@ -59,4 +59,7 @@ async fn unreachable_redis_is_reported_not_waited_for() {
     let started = std::time::Instant::now();
     assert!(counters.run(&[Op::Get { key: "k" }]).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(3));
+    // Right after a failure, calls do not even try: an outage costs no request its timeout.
+    let again = counters.run(&[Op::Get { key: "k" }]).await.unwrap_err();
+    assert!(again.to_string().contains("a moment ago"), "{again}");
 }
