@@ -18,7 +18,7 @@ pub struct ErrorEnvelope {
 pub struct ErrorBody {
     /// VALIDATION_ERROR, AUTHENTICATION_ERROR, AUTHORIZATION_ERROR, NOT_FOUND,
     /// CONFLICT, INSUFFICIENT_STOCK, RATE_LIMITED, PAYLOAD_TOO_LARGE,
-    /// METHOD_NOT_ALLOWED, UNSUPPORTED_MEDIA_TYPE or SERVER_ERROR.
+    /// METHOD_NOT_ALLOWED, UNSUPPORTED_MEDIA_TYPE, SERVICE_UNAVAILABLE or SERVER_ERROR.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -108,6 +108,18 @@ impl IntoResponse for ApiError {
                     StatusCode::TOO_MANY_REQUESTS,
                     "RATE_LIMITED",
                     "Too many requests, please try again later".into(),
+                    Vec::new(),
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                response
+            }
+            Error::Unavailable { message, retry_after_secs } => {
+                // The cause is logged where it is found, once per outage, not per request.
+                tracing::debug!(reason = %message, "refused: temporarily unavailable");
+                let mut response = envelope(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "Temporarily unavailable, please try again shortly".into(),
                     Vec::new(),
                 );
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));

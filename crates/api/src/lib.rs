@@ -28,8 +28,9 @@ pub struct ApiSettings {
     pub body_limit: usize,
     /// The general per-IP budget; `None` turns rate limiting off.
     pub rate_limit: Option<rate_limit::Quota>,
-    /// The stricter per-IP and per-account budget for sign-in and registration.
-    pub auth_rate_limit: Option<rate_limit::Quota>,
+    /// The per-IP budget of registration (sign-in has its own policy, in
+    /// `emporium_service::sign_in`).
+    pub register_rate_limit: Option<rate_limit::Quota>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed by CORS; empty allows none, `*` allows any.
@@ -46,7 +47,7 @@ impl Default for ApiSettings {
         Self {
             body_limit: 1024 * 1024,
             rate_limit: Some(rate_limit::Quota::per(100, std::time::Duration::from_secs(15 * 60))),
-            auth_rate_limit: Some(rate_limit::Quota::per(10, std::time::Duration::from_secs(15 * 60))),
+            register_rate_limit: Some(rate_limit::Quota::per(10, std::time::Duration::from_secs(15 * 60))),
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             cookie_secure: false,
@@ -60,12 +61,19 @@ impl Default for ApiSettings {
 pub struct AppState {
     pub services: Services,
     pub settings: Arc<ApiSettings>,
-    pub limiter: Arc<rate_limit::RateLimiter>,
+    /// The rate-limit counters: this process's, or shared in Redis.
+    pub limits: emporium_limits::Limits,
 }
 
 impl AppState {
+    /// Rate limits are counted in this process; [`AppState::with_limits`] shares them.
     pub fn new(services: Services, settings: ApiSettings) -> Self {
-        Self { services, settings: Arc::new(settings), limiter: Arc::new(rate_limit::RateLimiter::default()) }
+        Self { services, settings: Arc::new(settings), limits: emporium_limits::Limits::in_process() }
+    }
+
+    pub fn with_limits(mut self, limits: emporium_limits::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 

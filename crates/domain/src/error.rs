@@ -41,6 +41,10 @@ pub enum Error {
     InsufficientStock { product_id: String, product_name: String, requested: i64, available: i64 },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// Something this needs is down for now (e.g. the shared rate-limit
+    /// counters); the caller may retry after a while.
+    #[error("temporarily unavailable: {message}")]
+    Unavailable { message: String, retry_after_secs: u64 },
     /// Anything unexpected. Its details go to the log, never to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -12,6 +12,7 @@ use emporium_api::ApiSettings;
 use emporium_api::rate_limit::Quota;
 use emporium_domain::account::{Email, Password};
 use emporium_service::Secret;
+use emporium_service::sign_in::{Lockout, SignInPolicy};
 use serde::Deserialize;
 
 /// Settings every command shares: where the data lives and how to log.
@@ -58,9 +59,30 @@ pub struct ServeArgs {
     /// Requests per client IP per window, e.g. 100/15m, or off [default: 100/15m]
     #[arg(long, env = "EMPORIUM_RATE_LIMIT")]
     pub rate_limit: Option<String>,
-    /// Sign-in and registration attempts per IP and per account, e.g. 10/15m, or off [default: 10/15m]
+    /// Sign-in attempts per client IP, successful or not, e.g. 100/15m, or off [default: 100/15m]
     #[arg(long, env = "EMPORIUM_AUTH_RATE_LIMIT")]
     pub auth_rate_limit: Option<String>,
+    /// Failed sign-ins per client IP, e.g. 20/15m, or off [default: 20/15m]
+    #[arg(long, env = "EMPORIUM_AUTH_FAILURE_LIMIT")]
+    pub auth_failure_limit: Option<String>,
+    /// Failed sign-ins in a row after which an account is slowed down, or off [default: 5]
+    #[arg(long, env = "EMPORIUM_LOCKOUT_THRESHOLD")]
+    pub lockout_threshold: Option<String>,
+    /// The first delay of a slowed-down account, doubling per further failure [default: 1m]
+    #[arg(long, env = "EMPORIUM_LOCKOUT_DELAY")]
+    pub lockout_delay: Option<String>,
+    /// The longest delay of a slowed-down account [default: 15m]
+    #[arg(long, env = "EMPORIUM_LOCKOUT_MAX_DELAY")]
+    pub lockout_max_delay: Option<String>,
+    /// Registrations per client IP, e.g. 10/15m, or off [default: 10/15m]
+    #[arg(long, env = "EMPORIUM_REGISTER_RATE_LIMIT")]
+    pub register_rate_limit: Option<String>,
+    /// Redis that keeps the rate-limit counters, shared by every server, e.g. redis://127.0.0.1:6379 [default: none, counted in each process]
+    #[arg(long, env = "EMPORIUM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every key written to that Redis [default: emporium:]
+    #[arg(long, env = "EMPORIUM_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
     /// Proxies whose X-Forwarded-For is trusted: comma-separated IPs or CIDRs [default: none]
     #[arg(long, env = "EMPORIUM_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
@@ -121,6 +143,13 @@ struct FileConfig {
     refresh_token_ttl: Option<String>,
     rate_limit: Option<String>,
     auth_rate_limit: Option<String>,
+    auth_failure_limit: Option<String>,
+    lockout_threshold: Option<String>,
+    lockout_delay: Option<String>,
+    lockout_max_delay: Option<String>,
+    register_rate_limit: Option<String>,
+    redis_url: Option<String>,
+    redis_key_prefix: Option<String>,
     trusted_proxies: Option<String>,
     cors_origins: Option<String>,
     body_limit: Option<String>,
@@ -205,6 +234,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub api: ApiSettings,
+    /// The sign-in lock-out policy.
+    pub sign_in: SignInPolicy,
+    /// Where rate-limit counters are shared; `None`: each process counts alone.
+    pub redis: Option<RedisConfig>,
     pub admin: Option<(Email, Password)>,
     pub shutdown_timeout: Duration,
     pub currency: String,
@@ -214,6 +247,43 @@ pub struct Config {
     pub catalog_cache_ttl: Duration,
     /// A separate address serving only `/metrics`, without a token.
     pub metrics_bind: Option<SocketAddr>,
+}
+
+/// The Redis that keeps the rate-limit counters.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// May carry a password, hence a secret.
+    pub url: Secret,
+    pub key_prefix: String,
+}
+
+/// The sign-in policy from its settings (see `emporium_service::sign_in`).
+fn sign_in_policy(
+    quota: impl Fn(&str, Option<String>, &str) -> anyhow::Result<Option<Quota>>,
+    attempts: Option<String>,
+    failures: Option<String>,
+    threshold: Option<String>,
+    delay: Option<String>,
+    max_delay: Option<String>,
+) -> anyhow::Result<SignInPolicy> {
+    let ip_attempts = quota("EMPORIUM_AUTH_RATE_LIMIT", attempts, "100/15m")?;
+    let ip_failures = quota("EMPORIUM_AUTH_FAILURE_LIMIT", failures, "20/15m")?;
+    let defaults = Lockout::default();
+    let threshold = match threshold.as_deref().map(str::trim) {
+        None => Some(defaults.threshold),
+        Some(off) if off.eq_ignore_ascii_case("off") => None,
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => bail!("EMPORIUM_LOCKOUT_THRESHOLD: {n:?} is not a whole number of failures above zero, or off"),
+        },
+    };
+    let first_delay = duration("EMPORIUM_LOCKOUT_DELAY", delay, defaults.first_delay)?;
+    let max_delay = duration("EMPORIUM_LOCKOUT_MAX_DELAY", max_delay, defaults.max_delay)?;
+    if first_delay.is_zero() || max_delay < first_delay {
+        bail!("EMPORIUM_LOCKOUT_MAX_DELAY: must be at least EMPORIUM_LOCKOUT_DELAY, and both above zero");
+    }
+    let lockout = threshold.map(|threshold| Lockout { threshold, first_delay, max_delay });
+    Ok(SignInPolicy { ip_attempts, ip_failures, lockout })
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -337,15 +407,35 @@ impl Config {
                 None => 1024 * 1024,
             },
             rate_limit: quota("EMPORIUM_RATE_LIMIT", pick(serve.rate_limit, file.rate_limit.take()), "100/15m")?,
-            auth_rate_limit: quota(
-                "EMPORIUM_AUTH_RATE_LIMIT",
-                pick(serve.auth_rate_limit, file.auth_rate_limit.take()),
+            register_rate_limit: quota(
+                "EMPORIUM_REGISTER_RATE_LIMIT",
+                pick(serve.register_rate_limit, file.register_rate_limit.take()),
                 "10/15m",
             )?,
             trusted_proxies,
             cors_origins,
             cookie_secure: pick(serve.cookie_secure, file.cookie_secure).unwrap_or(false),
             metrics_token,
+        };
+        let sign_in = sign_in_policy(
+            quota,
+            pick(serve.auth_rate_limit, file.auth_rate_limit.take()),
+            pick(serve.auth_failure_limit, file.auth_failure_limit.take()),
+            pick(serve.lockout_threshold, file.lockout_threshold.take()),
+            pick(serve.lockout_delay, file.lockout_delay.take()),
+            pick(serve.lockout_max_delay, file.lockout_max_delay.take()),
+        )?;
+        let redis = match pick(serve.redis_url, file.redis_url.take()).filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_string();
+                if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+                    bail!("EMPORIUM_REDIS_URL: {:?} is not a Redis URL (redis://host:port)", redact_url(&url));
+                }
+                let key_prefix = pick(serve.redis_key_prefix, file.redis_key_prefix.take())
+                    .unwrap_or_else(|| "emporium:".to_string());
+                Some(RedisConfig { url: Secret::new(url), key_prefix })
+            }
         };
         let admin = match (
             pick(serve.admin_email, file.admin_email.take()),
@@ -379,6 +469,8 @@ impl Config {
                 Duration::from_secs(7 * 24 * 3600),
             )?,
             api,
+            sign_in,
+            redis,
             admin,
             shutdown_timeout: duration(
                 "EMPORIUM_SHUTDOWN_TIMEOUT",
@@ -425,7 +517,9 @@ impl Config {
             jwt_secret: Some(Secret::new("test-secret-test-secret-test-secret-0123")),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-            api: ApiSettings { rate_limit: None, auth_rate_limit: None, ..ApiSettings::default() },
+            api: ApiSettings { rate_limit: None, register_rate_limit: None, ..ApiSettings::default() },
+            sign_in: SignInPolicy::off(),
+            redis: None,
             admin: None,
             shutdown_timeout: Duration::from_secs(5),
             currency: "USD".into(),
@@ -496,7 +590,45 @@ mod tests {
         assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
         assert!(serve(|a| a.admin_email = Some("a@b.co".into())).starts_with("EMPORIUM_ADMIN_PASSWORD:"));
         assert!(serve(|a| a.trusted_proxies = Some("nope".into())).starts_with("EMPORIUM_TRUSTED_PROXIES:"));
+        assert!(serve(|a| a.auth_failure_limit = Some("9".into())).starts_with("EMPORIUM_AUTH_FAILURE_LIMIT:"));
+        assert!(serve(|a| a.lockout_threshold = Some("0".into())).starts_with("EMPORIUM_LOCKOUT_THRESHOLD:"));
+        assert!(serve(|a| a.lockout_max_delay = Some("1s".into())).starts_with("EMPORIUM_LOCKOUT_MAX_DELAY:"));
+        assert!(serve(|a| a.register_rate_limit = Some("x".into())).starts_with("EMPORIUM_REGISTER_RATE_LIMIT:"));
+        let redis = serve(|a| a.redis_url = Some("http://:hunter2@cache:6379".into()));
+        assert!(redis.starts_with("EMPORIUM_REDIS_URL:") && !redis.contains("hunter2"), "{redis}");
         assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
+    }
+
+    #[test]
+    fn sign_in_policy_and_redis_resolve() {
+        let config = Config::load(CommonArgs::default(), ServeArgs::default()).unwrap();
+        assert_eq!(config.sign_in, SignInPolicy::default());
+        assert_eq!(config.api.register_rate_limit, Some(Quota::per(10, Duration::from_secs(900))));
+        assert!(config.redis.is_none());
+
+        let args = ServeArgs {
+            auth_rate_limit: Some("off".into()),
+            auth_failure_limit: Some("50/1h".into()),
+            lockout_threshold: Some("3".into()),
+            lockout_delay: Some("10s".into()),
+            lockout_max_delay: Some("5m".into()),
+            redis_url: Some("redis://cache:6379/2".into()),
+            ..ServeArgs::default()
+        };
+        let config = Config::load(CommonArgs::default(), args).unwrap();
+        let lockout =
+            Lockout { threshold: 3, first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(300) };
+        let expected = SignInPolicy {
+            ip_attempts: None,
+            ip_failures: Some(Quota::per(50, Duration::from_secs(3600))),
+            lockout: Some(lockout),
+        };
+        assert_eq!(config.sign_in, expected);
+        let redis = config.redis.unwrap();
+        assert_eq!((redis.url.expose(), redis.key_prefix.as_str()), ("redis://cache:6379/2", "emporium:"));
+
+        let off = ServeArgs { lockout_threshold: Some("off".into()), ..ServeArgs::default() };
+        assert_eq!(Config::load(CommonArgs::default(), off).unwrap().sign_in.lockout, None);
     }
 
     #[test]

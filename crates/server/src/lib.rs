@@ -32,6 +32,19 @@ pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn Store>>
     })
 }
 
+/// The rate-limit counters: in Redis when configured (shared by every
+/// server; connected lazily, so the server starts while Redis is down),
+/// else in this process.
+fn rate_limit_counters(config: &Config) -> anyhow::Result<emporium_limits::Limits> {
+    let Some(redis) = &config.redis else {
+        return Ok(emporium_limits::Limits::in_process());
+    };
+    let counters = emporium_limits::RedisCounters::new(redis.url.expose(), &redis.key_prefix)
+        .map_err(|e| anyhow::anyhow!("EMPORIUM_REDIS_URL: {e}"))?;
+    tracing::info!(prefix = %redis.key_prefix, "rate-limit counters are kept in Redis");
+    Ok(emporium_limits::Limits::shared(Arc::new(counters)))
+}
+
 /// A built application, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -53,7 +66,9 @@ impl Application {
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
         };
-        let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl);
+        let limits = rate_limit_counters(&config)?;
+        let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl)
+            .with_sign_in(config.sign_in.clone(), limits.clone());
         if let Some((email, password)) = &config.admin {
             services
                 .accounts
@@ -62,7 +77,7 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}"))?;
             tracing::info!(email = email.as_str(), "admin account is in place");
         }
-        let state = AppState::new(services.clone(), config.api.clone());
+        let state = AppState::new(services.clone(), config.api.clone()).with_limits(limits);
         let router = emporium_api::router(state);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =

@@ -13,6 +13,7 @@ use emporium_store::{
 use serde_json::json;
 
 use crate::passwords::PasswordHasher;
+use crate::sign_in::{AccountKey, SignInGuard, SignInPolicy};
 use crate::tokens::{AuthSettings, Claims, TokenIssuer, hash_token, random_token};
 use crate::{Principal, RequestContext};
 
@@ -53,11 +54,21 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: TokenIssuer,
     hasher: PasswordHasher,
+    sign_in: SignInGuard,
 }
 
 impl Accounts {
+    /// Sign-in is guarded by the default [`SignInPolicy`], counted in this
+    /// process; [`Accounts::with_sign_in`] sets another.
     pub fn new(store: Arc<dyn Store>, auth: AuthSettings) -> Self {
-        Self { store, tokens: TokenIssuer::new(&auth), hasher: PasswordHasher::default() }
+        let sign_in = SignInGuard::new(store.clone(), SignInPolicy::default(), emporium_limits::Limits::in_process());
+        Self { store, tokens: TokenIssuer::new(&auth), hasher: PasswordHasher::default(), sign_in }
+    }
+
+    /// Guards sign-in with `policy`, counted in `limits`.
+    pub fn with_sign_in(mut self, policy: SignInPolicy, limits: emporium_limits::Limits) -> Self {
+        self.sign_in = SignInGuard::new(self.store.clone(), policy, limits);
+        self
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -89,7 +100,8 @@ impl Accounts {
     }
 
     /// Signs in by e-mail or username. Unknown account and wrong password
-    /// fail identically, in body and in time.
+    /// fail identically, in body and in time. The sign-in policy may refuse
+    /// the attempt before the password is checked (see [`crate::sign_in`]).
     pub async fn login(
         &self,
         login: &LoginName,
@@ -100,6 +112,11 @@ impl Accounts {
             LoginName::Email(key) => self.store.user_by_email_key(key).await?,
             LoginName::Username(key) => self.store.user_by_username_key(key).await?,
         };
+        let account = match &user {
+            Some(user) => AccountKey::user(user.id),
+            None => AccountKey::name(login.key()),
+        };
+        self.sign_in.admit(&account, ctx).await?;
         let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let user = match user {
             Some(user) if verified => user,
@@ -107,9 +124,12 @@ impl Accounts {
                 let target = other.as_ref().map(|u| ("user", u.id.to_string()));
                 let entry = ctx.audit(None, "user.login_failed", target, json!({ "login": login.key() }));
                 self.store.append_audit(&entry).await?;
+                let user_id = other.as_ref().map(|u| u.id.to_string());
+                self.sign_in.failed(&account, user_id, login.key(), ctx).await;
                 return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
             }
         };
+        self.sign_in.succeeded(&account, ctx).await;
         let entry = ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({}));
         let tokens = self.start_session(&user, &entry).await?;
         Ok((user, tokens))

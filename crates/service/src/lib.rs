@@ -9,6 +9,7 @@ pub mod orders;
 pub mod passwords;
 pub mod read_cache;
 pub mod secret;
+pub mod sign_in;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -91,5 +92,12 @@ impl Services {
         let carts = Carts::new(store.clone());
         let orders = Orders::new(store.clone(), currency, cache);
         Self { store, accounts, admin, catalog, carts, orders }
+    }
+
+    /// Guards sign-in with `policy`, counted in `limits` (shared by every
+    /// server when they are in Redis).
+    pub fn with_sign_in(mut self, policy: sign_in::SignInPolicy, limits: emporium_limits::Limits) -> Self {
+        self.accounts = self.accounts.with_sign_in(policy, limits);
+        self
     }
 }

@@ -74,13 +74,13 @@ pub struct RegisterRequest {
 
 /// Create an account. Everyone registers as a `user`; sending `role` is refused.
 #[utoipa::path(post, path = "/users/register", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = Envelope<UserView>), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<UserView>), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
 async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Reply<UserView>> {
-    state.check_auth_budget(ip, None)?;
+    state.check_auth_budget(ip).await?;
     let mut f = Fields::new(body);
     let full_name = f.required_str("fullName");
     let full_name = f.parse("fullName", full_name, FullName::parse);
@@ -118,8 +118,11 @@ pub struct LoginView {
 
 /// Sign in with e-mail or username. An unknown account and a wrong password
 /// get the same 401. With `X-Cart-Key`, the guest's cart is merged into the user's.
+/// Repeated failures slow the account down (429 with `Retry-After`), except
+/// from an address that signed in to it before; 503 while the shared
+/// rate-limit counters are unreachable.
 #[utoipa::path(post, path = "/users/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = Envelope<LoginView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<LoginView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -144,7 +147,6 @@ async fn login(
     let (Some(login), Some(password)) = (login, password) else {
         unreachable!("finish() fails when any field is missing")
     };
-    state.check_auth_budget(ip, Some(login.key()))?;
     let (user, tokens) = state.services.accounts.login(&login, &password, &ip.context()).await?;
     if let Some(key) = cart_key.0 {
         // The guest's cart joins the user's; its key is spent.

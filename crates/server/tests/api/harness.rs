@@ -76,6 +76,32 @@ pub fn postgres_available() -> bool {
     false
 }
 
+/// The Redis the shared rate-limit cases use (`EMPORIUM_TEST_REDIS_URL`).
+pub fn redis_url() -> Option<String> {
+    std::env::var("EMPORIUM_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Whether the Redis cases can run: the URL is set and Redis answers.
+pub async fn redis_available() -> bool {
+    let Some(url) = redis_url() else {
+        eprintln!("EMPORIUM_TEST_REDIS_URL is not set: skipping this Redis case");
+        return false;
+    };
+    let counters = emporium_limits::RedisCounters::new(&url, "emporium-test:probe:").expect("a Redis URL");
+    if emporium_limits::Counters::run(&counters, &[emporium_limits::Op::Get { key: "probe" }]).await.is_err() {
+        eprintln!("Redis at EMPORIUM_TEST_REDIS_URL does not answer: skipping this Redis case");
+        return false;
+    }
+    true
+}
+
+/// A key prefix no other test uses, so tests sharing one Redis never see
+/// each other's counters.
+pub fn unique_redis_prefix() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("emporium-test:{}:{}:{}:", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix())
+}
+
 /// Replaces the database name at the end of a PostgreSQL URL.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));

@@ -10,5 +10,6 @@ mod admin;
 mod catalog;
 mod conventions;
 mod hardening;
+mod limits;
 mod orders;
 mod servers;
