@@ -1,6 +1,7 @@
 //! The `emporium` server: configuration, wiring, and the application's life.
 
 pub mod config;
+pub mod mail_worker;
 pub mod seed;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ pub struct Application {
     router: axum::Router,
     store: Arc<dyn Store>,
     services: Services,
+    mail: mail_worker::MailWorker,
     config: Config,
 }
 
@@ -50,6 +52,7 @@ impl Application {
             jwt_secret: config::signing_secret(&config)?,
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
+            reset_token_ttl: config.reset_token_ttl,
         };
         let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl);
         if let Some((email, password)) = &config.admin {
@@ -60,12 +63,26 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}"))?;
             tracing::info!(email = email.as_str(), "admin account is in place");
         }
+        let mailer = emporium_mail::Mailer::new(emporium_mail::MailerSettings {
+            from: config.mail.from.clone(),
+            shop_name: config.mail.shop_name.clone(),
+            frontend_url: config.link_base(),
+        })?;
+        let transport = mail_worker::transport(&config, &mailer)?;
+        tracing::info!(transport = %transport.describe(), "mail is sent through {}", transport.describe());
+        let mail = mail_worker::MailWorker::new(
+            store.clone(),
+            transport,
+            mailer,
+            config.mail.clone(),
+            services.outbox.queued_signal(),
+        );
         let state = AppState::new(services.clone(), config.api.clone());
         let router = emporium_api::router(state);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
-        Ok(Self { listener, router, store, services, config })
+        Ok(Self { listener, router, store, services, mail, config })
     }
 
     pub fn port(&self) -> u16 {
@@ -79,9 +96,10 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, router, store, services, config } = self;
+        let Self { listener, router, store, services, mail, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped));
+        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped.clone()));
+        let mailer = tokio::spawn(mail.run(sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
@@ -105,6 +123,8 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
+        // A batch being sent is finished (each send is bounded by its timeout).
+        let _ = mailer.await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
