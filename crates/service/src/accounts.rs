@@ -140,6 +140,13 @@ impl Accounts {
             emporium_store::ResetRequestOutcome::Queued => self.mail_queued.notify_one(),
             emporium_store::ResetRequestOutcome::OverBudget => {
                 tracing::info!(user_id = %user.id, "password reset mail budget spent for this hour; nothing sent");
+                let entry = ctx.audit(
+                    None,
+                    "user.password_reset_throttled",
+                    Some(("user", user.id.to_string())),
+                    json!({ "perHour": RESET_MAILS_PER_HOUR }),
+                );
+                self.store.append_audit(&entry).await?;
             }
         }
         Ok(())

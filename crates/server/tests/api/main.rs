@@ -4,10 +4,12 @@
 //! PostgreSQL cases print a notice and pass without running).
 
 mod harness;
+mod smtp;
 
 mod accounts;
 mod admin;
 mod catalog;
 mod conventions;
+mod mail;
 mod orders;
 mod servers;
