@@ -123,8 +123,13 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
-        // A batch being sent is finished (each send is bounded by its timeout).
-        let _ = mailer.await;
+        // A batch being sent is finished, within the shutdown timeout; a send
+        // cut short is retried (same Message-ID) once its lease ends.
+        let mut mailer = mailer;
+        if tokio::time::timeout(config.shutdown_timeout, &mut mailer).await.is_err() {
+            tracing::warn!("mail still being sent after the shutdown timeout; stopping anyway");
+            mailer.abort();
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -50,6 +50,7 @@ with_smtp_on_both_backends!(
     a_rolled_back_change_queues_nothing,
     starttls_to_a_self_signed_server_needs_the_url_to_trust_it,
     header_injection_never_reaches_the_smtp_conversation,
+    a_dead_mail_is_listed_and_an_admin_can_send_it_again,
 );
 
 fn sending_to(url: String) -> impl FnOnce(&mut Config) {
@@ -506,6 +507,87 @@ async fn header_injection_never_reaches_the_smtp_conversation(backend: Backend) 
     assert!(!conversation.contains("evil.test"), "{conversation}");
     assert!(sink.received().iter().all(|m| m.rcpt_tos.iter().all(|r| !r.contains("evil"))));
     app.stop().await;
+}
+
+async fn a_dead_mail_is_listed_and_an_admin_can_send_it_again(backend: Backend) {
+    let Some(mut sink) = SmtpSink::start(SinkMode::Plain).await else { return };
+    sink.stop();
+    let url = sink.url();
+    let app = TestApp::spawn(backend, |c| {
+        sending_to(url)(c);
+        c.mail.max_attempts = 2;
+    })
+    .await;
+    let admin = app.admin_token("boss").await;
+    let user = app.user_token("jane").await;
+    let dead = outbox_until(&app, &admin, "&status=dead&recipient=jane@example.com", "a dead mail", |b| {
+        b["meta"]["total"] == json!(1)
+    })
+    .await;
+    let mail = &dead["data"][0];
+    assert_eq!(mail["attempts"], json!(2), "{mail}");
+    assert!(mail["lastError"].is_string() && mail["nextAttemptAt"].is_null(), "{mail}");
+    let id = mail["_id"].as_str().unwrap().to_string();
+
+    // Admins only; bad input is named.
+    app.get("/api/v1/admin/emails", Some(&user)).await.assert_error(StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR");
+    app.post(&format!("/api/v1/admin/emails/{id}/retry"), Some(&user), json!({}))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR");
+    app.get("/api/v1/admin/emails", None).await.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    let bad = app.get("/api/v1/admin/emails?status=lost", Some(&admin)).await;
+    bad.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(bad.error_fields(), vec!["status"]);
+    for missing in ["999999", "abc", "-1"] {
+        app.post(&format!("/api/v1/admin/emails/{missing}/retry"), Some(&admin), json!({}))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+
+    sink.restart().await;
+    let retried = app.post(&format!("/api/v1/admin/emails/{id}/retry"), Some(&admin), json!({})).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    sink.mail_to("jane@example.com", "Welcome").await;
+    outbox_until(&app, &admin, "&status=sent&recipient=jane@example.com", "the retried mail sent", |b| {
+        b["meta"]["total"] == json!(1)
+    })
+    .await;
+    // Only a dead message can be retried.
+    app.post(&format!("/api/v1/admin/emails/{id}/retry"), Some(&admin), json!({}))
+        .await
+        .assert_error(StatusCode::CONFLICT, "CONFLICT");
+    let audit = app.get("/api/v1/admin/audit-log?action=mail.retried", Some(&admin)).await;
+    assert_eq!(audit.body["meta"]["total"], json!(1), "{}", audit.body);
+    app.stop().await;
+}
+
+mod eml {
+    use std::time::Duration;
+
+    use crate::harness::TestApp;
+
+    crate::on_both_backends!(without_smtp_mail_lands_as_eml_files_in_the_data_directory);
+
+    /// With no SMTP server configured, mail is written as `.eml` files under the
+    /// data directory, so a newcomer can open the mail they just triggered.
+    async fn without_smtp_mail_lands_as_eml_files_in_the_data_directory(app: &TestApp) {
+        app.register("jane").await;
+        let dir = app.data_dir().join("mail");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let eml = loop {
+            let found = std::fs::read_dir(&dir).ok().and_then(|entries| {
+                entries.filter_map(Result::ok).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "eml"))
+            });
+            if let Some(path) = found {
+                break std::fs::read_to_string(path).unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no .eml file in {}", dir.display());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(eml.contains("To: \"jane Tester\" <jane@example.com>") || eml.contains("jane@example.com"), "{eml}");
+        assert!(eml.contains("Subject: Welcome to Emporium"), "{eml}");
+        assert!(eml.contains("multipart/alternative"), "{eml}");
+    }
 }
 
 /// Two servers on one PostgreSQL database, both sending, with 50 mails
