@@ -186,6 +186,13 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend)
     assert_eq!(resets.len(), 1, "{listed}");
     assert_eq!(resets[0]["content"], Value::Null);
     assert!(!listed.to_string().contains(&token));
+    // Once sent, the stored copy of the reset mail no longer holds the token.
+    let filter = emporium_store::MailFilter { status: None, recipient: Some("jane@example.com".into()) };
+    let page = emporium_domain::paging::Page::new(None, Some(100), 100).unwrap();
+    let (stored, _) = app.store.list_mails(&filter, page).await.unwrap();
+    let reset = stored.iter().find(|m| m.kind == "password_reset").unwrap();
+    assert_eq!(reset.status, emporium_store::MailStatus::Sent);
+    assert!(reset.content.is_none(), "the sent reset mail still holds its secret");
     let welcome = listed["data"].as_array().unwrap().iter().find(|m| m["kind"] == json!("welcome")).unwrap();
     assert_eq!(welcome["content"]["username"], json!("jane"), "{welcome}");
     app.stop().await;
