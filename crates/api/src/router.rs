@@ -29,7 +29,9 @@ pub fn native_api() -> OpenApiRouter<AppState> {
             .merge(routes::admin::routes())
             .merge(routes::catalog::routes())
             .merge(routes::carts::routes())
-            .merge(routes::orders::routes()),
+            .merge(routes::orders::routes())
+            .merge(routes::password_reset::routes())
+            .merge(routes::emails::routes()),
     )
 }
 

@@ -115,4 +115,17 @@ impl ShippingAddress {
     pub fn phone(&self) -> &str {
         &self.phone
     }
+
+    /// The address as it is written on a parcel, one line each.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("{} {}", self.first_name, self.last_name), self.address1.clone()];
+        lines.extend(self.address2.clone());
+        let region = match &self.state {
+            Some(state) => format!("{} {} {}", self.postcode, self.city, state),
+            None => format!("{} {}", self.postcode, self.city),
+        };
+        lines.push(region);
+        lines.push(self.country.clone());
+        lines
+    }
 }

@@ -9,6 +9,7 @@ pub mod address;
 pub mod catalog;
 pub mod error;
 pub mod ids;
+pub mod mail;
 pub mod money;
 pub mod orders;
 pub mod paging;

@@ -20,6 +20,9 @@ impl Timestamp {
     pub fn plus_secs(self, secs: i64) -> Self {
         Self(self.0.saturating_add(secs.saturating_mul(1000)))
     }
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
     pub fn minus_secs(self, secs: i64) -> Self {
         Self(self.0.saturating_sub(secs.saturating_mul(1000)))
     }

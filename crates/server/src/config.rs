@@ -125,6 +125,30 @@ pub struct ServeArgs {
     /// Also serve /metrics, without a token, on this address, e.g. 127.0.0.1:9100 [default: none]
     #[arg(long, env = "EMPORIUM_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
+    /// Where the shop's front end lives; links in e-mails point there [default: EMPORIUM_PUBLIC_URL]
+    #[arg(long, env = "EMPORIUM_FRONTEND_URL")]
+    pub frontend_url: Option<String>,
+    /// This server's public base URL [default: http://localhost:<port>]
+    #[arg(long, env = "EMPORIUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server: smtp://host:port, smtp://user:pass@host?tls=required (STARTTLS), smtps://host (TLS); add ca_file=/path.pem to trust a self-signed certificate [default: none: mails are written as .eml files under the data directory]
+    #[arg(long, env = "EMPORIUM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of the shop's mails, e.g. "Shop <shop@example.com>" [default: <shop name> <no-reply@localhost>]
+    #[arg(long, env = "EMPORIUM_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// The shop's name, as mails show it [default: Emporium]
+    #[arg(long, env = "EMPORIUM_SHOP_NAME")]
+    pub shop_name: Option<String>,
+    /// How long a password-reset link works [default: 30m]
+    #[arg(long, env = "EMPORIUM_RESET_TOKEN_TTL")]
+    pub reset_token_ttl: Option<String>,
+    /// Longest one SMTP delivery may take before it is retried later [default: 30s]
+    #[arg(long, env = "EMPORIUM_SMTP_TIMEOUT")]
+    pub smtp_timeout: Option<String>,
+    /// How often the mail sender looks for due messages queued by other servers or retries [default: 5s]
+    #[arg(long, env = "EMPORIUM_MAIL_POLL_INTERVAL")]
+    pub mail_poll_interval: Option<String>,
 }
 
 /// The same settings as they may appear in `emporium.toml` (snake_case keys).
@@ -164,6 +188,14 @@ struct FileConfig {
     catalog_cache_ttl: Option<String>,
     metrics_token: Option<String>,
     metrics_bind: Option<SocketAddr>,
+    frontend_url: Option<String>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    shop_name: Option<String>,
+    reset_token_ttl: Option<String>,
+    smtp_timeout: Option<String>,
+    mail_poll_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +279,12 @@ pub struct Config {
     pub catalog_cache_ttl: Duration,
     /// A separate address serving only `/metrics`, without a token.
     pub metrics_bind: Option<SocketAddr>,
+    /// Where the shop's front end lives (`EMPORIUM_FRONTEND_URL`).
+    pub frontend_url: Option<String>,
+    /// This server's public base URL (`EMPORIUM_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    pub reset_token_ttl: Duration,
+    pub mail: MailConfig,
 }
 
 /// The Redis that keeps the rate-limit counters.
@@ -284,6 +322,57 @@ fn sign_in_policy(
     }
     let lockout = threshold.map(|threshold| Lockout { threshold, first_delay, max_delay });
     Ok(SignInPolicy { ip_attempts, ip_failures, lockout })
+}
+
+/// How the shop's mail is sent.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `None`: write `.eml` files under the data directory.
+    pub smtp: Option<emporium_mail::SmtpSettings>,
+    pub from: String,
+    pub shop_name: String,
+    /// Bounds one delivery; a message past it is retried later.
+    pub send_timeout: Duration,
+    /// How often the sender looks for due messages without being woken.
+    pub poll_interval: Duration,
+    /// The first retry's delay; each next one doubles it (with jitter).
+    pub retry_base: Duration,
+    /// After this many failed attempts a message is `dead`.
+    pub max_attempts: u32,
+}
+
+impl MailConfig {
+    fn defaults() -> Self {
+        Self {
+            smtp: None,
+            from: "Emporium <no-reply@localhost>".into(),
+            shop_name: "Emporium".into(),
+            send_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(5),
+            retry_base: Duration::from_secs(30),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl Config {
+    /// The base of every link in a mail: the front end, else this server.
+    pub fn link_base(&self) -> String {
+        self.frontend_url
+            .clone()
+            .or_else(|| self.public_url.clone())
+            .unwrap_or_else(|| format!("http://localhost:{}", self.port))
+    }
+}
+
+fn base_url(setting: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        bail!("{setting}: {value:?} is not an http(s) URL like https://shop.example.com");
+    }
+    Ok(Some(value))
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -498,6 +587,47 @@ impl Config {
                 other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
             },
             metrics_bind: pick(serve.metrics_bind, file.metrics_bind),
+            frontend_url: base_url("EMPORIUM_FRONTEND_URL", pick(serve.frontend_url, file.frontend_url.take()))?,
+            public_url: base_url("EMPORIUM_PUBLIC_URL", pick(serve.public_url, file.public_url.take()))?,
+            reset_token_ttl: duration(
+                "EMPORIUM_RESET_TOKEN_TTL",
+                pick(serve.reset_token_ttl, file.reset_token_ttl.take()),
+                Duration::from_secs(30 * 60),
+            )?,
+            mail: {
+                let defaults = MailConfig::defaults();
+                let smtp = pick(serve.smtp_url, file.smtp_url.take())
+                    .filter(|u| !u.trim().is_empty())
+                    .map(|u| emporium_mail::SmtpSettings::parse(&u))
+                    .transpose()?;
+                let shop_name = pick(serve.shop_name, file.shop_name.take())
+                    .map(|n| n.trim().to_string())
+                    .unwrap_or(defaults.shop_name.clone());
+                if shop_name.is_empty() || shop_name.chars().count() > 100 || shop_name.chars().any(char::is_control) {
+                    bail!("EMPORIUM_SHOP_NAME: must be 1 to 100 characters, without control characters");
+                }
+                let from = pick(serve.mail_from, file.mail_from.take())
+                    .unwrap_or_else(|| format!("{shop_name} <no-reply@localhost>"));
+                if from.parse::<lettre::message::Mailbox>().is_err() {
+                    bail!("EMPORIUM_MAIL_FROM: {from:?} is not an address like \"Shop <shop@example.com>\"");
+                }
+                MailConfig {
+                    smtp,
+                    from,
+                    shop_name,
+                    send_timeout: duration(
+                        "EMPORIUM_SMTP_TIMEOUT",
+                        pick(serve.smtp_timeout, file.smtp_timeout.take()),
+                        defaults.send_timeout,
+                    )?,
+                    poll_interval: duration(
+                        "EMPORIUM_MAIL_POLL_INTERVAL",
+                        pick(serve.mail_poll_interval, file.mail_poll_interval.take()),
+                        defaults.poll_interval,
+                    )?,
+                    ..defaults
+                }
+            },
         })
     }
 
@@ -528,6 +658,14 @@ impl Config {
             sweep_interval: Duration::from_secs(30),
             catalog_cache_ttl: Duration::from_secs(1),
             metrics_bind: None,
+            frontend_url: Some("http://shop.test".into()),
+            public_url: None,
+            reset_token_ttl: Duration::from_secs(30 * 60),
+            mail: MailConfig {
+                send_timeout: Duration::from_secs(5),
+                retry_base: Duration::from_millis(200),
+                ..MailConfig::defaults()
+            },
         }
     }
 }
@@ -597,6 +735,10 @@ mod tests {
         let redis = serve(|a| a.redis_url = Some("http://:hunter2@cache:6379".into()));
         assert!(redis.starts_with("EMPORIUM_REDIS_URL:") && !redis.contains("hunter2"), "{redis}");
         assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
+        assert!(serve(|a| a.smtp_url = Some("smtp://h?tls=sometimes".into())).starts_with("EMPORIUM_SMTP_URL:"));
+        assert!(serve(|a| a.mail_from = Some("not an address".into())).starts_with("EMPORIUM_MAIL_FROM:"));
+        assert!(serve(|a| a.frontend_url = Some("shop.example.com".into())).starts_with("EMPORIUM_FRONTEND_URL:"));
+        assert!(serve(|a| a.reset_token_ttl = Some("later".into())).starts_with("EMPORIUM_RESET_TOKEN_TTL:"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `emporium` server: configuration, wiring, and the application's life.
 
 pub mod config;
+pub mod mail_worker;
 pub mod seed;
 
 use std::future::Future;
@@ -53,6 +54,7 @@ pub struct Application {
     router: axum::Router,
     store: Arc<dyn Store>,
     services: Services,
+    mail: mail_worker::MailWorker,
     config: Config,
 }
 
@@ -65,6 +67,7 @@ impl Application {
             jwt_secret: config::signing_secret(&config)?,
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
+            reset_token_ttl: config.reset_token_ttl,
         };
         let limits = rate_limit_counters(&config)?;
         let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl)
@@ -77,6 +80,20 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("EMPORIUM_ADMIN_EMAIL: cannot create the admin: {e}"))?;
             tracing::info!(email = email.as_str(), "admin account is in place");
         }
+        let mailer = emporium_mail::Mailer::new(emporium_mail::MailerSettings {
+            from: config.mail.from.clone(),
+            shop_name: config.mail.shop_name.clone(),
+            frontend_url: config.link_base(),
+        })?;
+        let transport = mail_worker::transport(&config, &mailer)?;
+        tracing::info!(transport = %transport.describe(), "mail is sent through {}", transport.describe());
+        let mail = mail_worker::MailWorker::new(
+            store.clone(),
+            transport,
+            mailer,
+            config.mail.clone(),
+            services.outbox.queued_signal(),
+        );
         let state = AppState::new(services.clone(), config.api.clone()).with_limits(limits);
         let router = emporium_api::router(state);
         let addr = SocketAddr::new(config.bind, config.port);
@@ -90,7 +107,7 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, router, store, services, config })
+        Ok(Self { listener, metrics_listener, router, store, services, mail, config })
     }
 
     pub fn port(&self) -> u16 {
@@ -109,9 +126,10 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, metrics_listener, router, store, services, config } = self;
+        let Self { listener, metrics_listener, router, store, services, mail, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped));
+        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped.clone()));
+        let mailer = tokio::spawn(mail.run(sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
         let metrics_server = serve_metrics(metrics_listener, config.api.metrics_token.is_some(), metrics_stopped)?;
@@ -141,6 +159,13 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
+        // A batch being sent is finished, within the shutdown timeout; a send
+        // cut short is retried (same Message-ID) once its lease ends.
+        let mut mailer = mailer;
+        if tokio::time::timeout(config.shutdown_timeout, &mut mailer).await.is_err() {
+            tracing::warn!("mail still being sent after the shutdown timeout; stopping anyway");
+            mailer.abort();
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -117,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 jwt_secret: emporium_service::Secret::new(emporium_service::tokens::random_token(48)),
                 access_token_ttl: std::time::Duration::from_secs(60),
                 refresh_token_ttl: std::time::Duration::from_secs(60),
+                reset_token_ttl: std::time::Duration::from_secs(60),
             };
             let services =
                 emporium_service::Services::new(store.clone(), auth, "USD".into(), std::time::Duration::ZERO);

@@ -49,20 +49,37 @@ pub struct IssuedTokens {
     pub refresh_expires_in: u64,
 }
 
+/// The one answer to `forgot-password`, whether or not the account exists.
+pub const RESET_REQUESTED: &str = "If an account with this email exists, a password reset link has been sent to it";
+
+/// At most this many reset mails go to one address per hour, counted in the
+/// database so the budget holds across servers.
+pub const RESET_MAILS_PER_HOUR: u32 = 3;
+
 #[derive(Clone)]
 pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: TokenIssuer,
     hasher: PasswordHasher,
     sign_in: SignInGuard,
+    reset_token_ttl: std::time::Duration,
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Accounts {
     /// Sign-in is guarded by the default [`SignInPolicy`], counted in this
-    /// process; [`Accounts::with_sign_in`] sets another.
-    pub fn new(store: Arc<dyn Store>, auth: AuthSettings) -> Self {
+    /// process; [`Accounts::with_sign_in`] sets another. `mail_queued` is
+    /// woken after every commit that queued a mail.
+    pub fn new(store: Arc<dyn Store>, auth: AuthSettings, mail_queued: Arc<tokio::sync::Notify>) -> Self {
         let sign_in = SignInGuard::new(store.clone(), SignInPolicy::default(), emporium_limits::Limits::in_process());
-        Self { store, tokens: TokenIssuer::new(&auth), hasher: PasswordHasher::default(), sign_in }
+        Self {
+            store,
+            tokens: TokenIssuer::new(&auth),
+            hasher: PasswordHasher::default(),
+            sign_in,
+            reset_token_ttl: auth.reset_token_ttl,
+            mail_queued,
+        }
     }
 
     /// Guards sign-in with `policy`, counted in `limits`.
@@ -91,12 +108,88 @@ impl Accounts {
                     password_hash,
                     role: Role::User,
                     now: Timestamp::now(),
+                    welcome: true,
                 },
                 &ctx.audit(None, "user.registered", Some(("user", String::new())), json!({ "by": "self" })),
             )
             .await
             .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
+        self.mail_queued.notify_one();
         Ok(user)
+    }
+
+    /// Starts a password reset for whoever owns `email`, in the background:
+    /// the caller answers at once and the same way whether or not the
+    /// account exists, so neither the reply nor its timing tells.
+    pub fn forgot_password(&self, email: Email, ctx: RequestContext) {
+        let accounts = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = accounts.queue_password_reset(&email, &ctx).await {
+                tracing::warn!(%error, "password reset request failed");
+            }
+        });
+    }
+
+    async fn queue_password_reset(&self, email: &Email, ctx: &RequestContext) -> Result<()> {
+        let Some(user) = self.store.user_by_email_key(&email.key()).await? else {
+            return Ok(());
+        };
+        let token = crate::tokens::reset_token();
+        let token_hash = hash_token(&token);
+        let now = Timestamp::now();
+        let valid_minutes = self.reset_token_ttl.as_secs().div_ceil(60).max(1) as u32;
+        let request = emporium_store::ResetRequest {
+            user_id: user.id,
+            mail: emporium_store::mail::password_reset_mail(&user, &token, &token_hash[..16], valid_minutes),
+            token_hash,
+            expires_at: now.plus_secs(self.reset_token_ttl.as_secs() as i64),
+            max_mails: RESET_MAILS_PER_HOUR,
+            budget_since: now.minus_secs(3600),
+            now,
+            audit: ctx.audit(None, "user.password_reset_requested", Some(("user", user.id.to_string())), json!({})),
+        };
+        match self.store.request_password_reset(&request).await? {
+            emporium_store::ResetRequestOutcome::Queued => self.mail_queued.notify_one(),
+            emporium_store::ResetRequestOutcome::OverBudget => {
+                tracing::info!(user_id = %user.id, "password reset mail budget spent for this hour; nothing sent");
+                let entry = ctx.audit(
+                    None,
+                    "user.password_reset_throttled",
+                    Some(("user", user.id.to_string())),
+                    json!({ "perHour": RESET_MAILS_PER_HOUR }),
+                );
+                self.store.append_audit(&entry).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token, signing out every session.
+    /// Any token that is not live (unknown, used, expired, malformed) gets
+    /// the same 400, and changes nothing.
+    pub async fn reset_password(&self, token: &str, new: Password, ctx: &RequestContext) -> Result<()> {
+        let invalid = || Error::field("token", "is invalid or has expired");
+        if !crate::tokens::is_reset_token_shaped(token) {
+            return Err(invalid());
+        }
+        let password_hash = self.hasher.hash(new.expose()).await?;
+        let reset = emporium_store::PasswordReset {
+            token_hash: hash_token(token),
+            password_hash,
+            now: Timestamp::now(),
+            audit: vec![
+                ctx.audit(None, "user.password_reset", Some(("user", String::new())), json!({ "by": "token" })),
+                ctx.audit(
+                    None,
+                    "user.sessions_revoked",
+                    Some(("user", String::new())),
+                    json!({ "reason": "password_reset" }),
+                ),
+            ],
+        };
+        self.store.reset_password(&reset).await?.ok_or_else(invalid)?;
+        self.mail_queued.notify_one();
+        Ok(())
     }
 
     /// Signs in by e-mail or username. Unknown account and wrong password
@@ -267,7 +360,8 @@ impl Accounts {
         }
         let hash = self.hasher.hash(new.expose()).await?;
         let entry = ctx.audit(Some(user.id), "user.password_changed", Some(("user", user.id.to_string())), json!({}));
-        self.store.set_password(user.id, &hash, Some(&principal.session_id), Timestamp::now(), &entry).await?;
+        self.store.set_password(user.id, &hash, Some(&principal.session_id), Timestamp::now(), &entry, true).await?;
+        self.mail_queued.notify_one();
         Ok(())
     }
 
@@ -302,7 +396,8 @@ impl Accounts {
         if let Some(user) = self.store.user_by_email_key(&email.key()).await? {
             let entry =
                 ctx.audit(None, "user.password_changed", Some(("user", user.id.to_string())), json!({ "by": "cli" }));
-            self.store.set_password(user.id, &hash, None, now, &entry).await?;
+            // Not announced: `serve` runs this at every start with EMPORIUM_ADMIN_*.
+            self.store.set_password(user.id, &hash, None, now, &entry, false).await?;
             if user.role != Role::Admin {
                 let entry = ctx.audit(
                     None,
@@ -331,6 +426,7 @@ impl Accounts {
                     password_hash: hash,
                     role: Role::Admin,
                     now,
+                    welcome: false,
                 },
                 &ctx.audit(None, "user.admin_created", Some(("user", String::new())), json!({ "by": "cli" })),
             )

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod carts;
 pub mod catalog;
 pub mod orders;
+pub mod outbox;
 pub mod passwords;
 pub mod read_cache;
 pub mod secret;
@@ -24,6 +25,7 @@ pub use admin::Admin;
 pub use carts::Carts;
 pub use catalog::Catalog;
 pub use orders::Orders;
+pub use outbox::Outbox;
 pub use secret::Secret;
 
 /// Who is making a request, once their access token has been checked.
@@ -75,6 +77,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub carts: Carts,
     pub orders: Orders,
+    pub outbox: Outbox,
 }
 
 impl Services {
@@ -85,13 +88,15 @@ impl Services {
         currency: String,
         catalog_cache_ttl: std::time::Duration,
     ) -> Self {
-        let accounts = Accounts::new(store.clone(), auth);
+        let mail_queued = Arc::new(tokio::sync::Notify::new());
+        let accounts = Accounts::new(store.clone(), auth, mail_queued.clone());
         let admin = Admin::new(store.clone());
         let cache = Arc::new(read_cache::CatalogCache::new(catalog_cache_ttl));
         let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
-        let orders = Orders::new(store.clone(), currency, cache);
-        Self { store, accounts, admin, catalog, carts, orders }
+        let orders = Orders::new(store.clone(), currency, cache, mail_queued.clone());
+        let outbox = Outbox::new(store.clone(), mail_queued);
+        Self { store, accounts, admin, catalog, carts, orders, outbox }
     }
 
     /// Guards sign-in with `policy`, counted in `limits` (shared by every

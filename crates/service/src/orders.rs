@@ -64,6 +64,8 @@ pub struct Orders {
     currency: String,
     /// Orders change stock, which the catalog cache shows.
     catalog_cache: Arc<CatalogCache>,
+    /// Every order event queues a mail (in the store); this wakes the sender.
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 fn not_found() -> Error {
@@ -105,8 +107,13 @@ impl LineSource {
 }
 
 impl Orders {
-    pub fn new(store: Arc<dyn Store>, currency: String, catalog_cache: Arc<CatalogCache>) -> Self {
-        Self { store, currency, catalog_cache }
+    pub fn new(
+        store: Arc<dyn Store>,
+        currency: String,
+        catalog_cache: Arc<CatalogCache>,
+        mail_queued: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        Self { store, currency, catalog_cache, mail_queued }
     }
 
     /// The store's one currency (ISO 4217).
@@ -192,6 +199,7 @@ impl Orders {
             match outcome {
                 PlaceOutcome::Placed(order) => {
                     self.catalog_cache.invalidate();
+                    self.mail_queued.notify_one();
                     return Ok(Placed { order: *order, replayed: false, access_token });
                 }
                 PlaceOutcome::Refused(LineProblem::PriceChanged { .. }) | PlaceOutcome::Contended
@@ -373,6 +381,7 @@ impl Orders {
                     if change.restock {
                         self.catalog_cache.invalidate();
                     }
+                    self.mail_queued.notify_one();
                     return Ok(*order);
                 }
                 StatusOutcome::Moved(_) => continue,
@@ -408,6 +417,7 @@ impl Orders {
             };
             if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
                 self.catalog_cache.invalidate();
+                self.mail_queued.notify_one();
                 cancelled += 1;
             }
         }

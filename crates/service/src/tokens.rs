@@ -21,6 +21,8 @@ pub struct AuthSettings {
     pub jwt_secret: Secret,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a password-reset link works.
+    pub reset_token_ttl: Duration,
 }
 
 /// What an access token says. `role` is informational: authorization uses
@@ -101,6 +103,20 @@ pub fn random_token(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
+/// A password-reset token: 32 bytes from the operating system's generator,
+/// hex-encoded (URL-safe as it is).
+pub fn reset_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a presented reset token has the shape `reset_token` makes.
+pub fn is_reset_token_shaped(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// What the database keeps of a refresh token.
 pub fn hash_token(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
@@ -129,6 +145,7 @@ mod tests {
             jwt_secret: Secret::new(secret),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
+            reset_token_ttl: Duration::from_secs(1800),
         })
     }
 

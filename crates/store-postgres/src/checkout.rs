@@ -1,12 +1,13 @@
 //! Writing an order, on PostgreSQL: one statement, so one round trip.
 //!
 //! Taking the stock of every line, the order, its items, first event,
-//! idempotency claim and audit entry, and emptying the cart are
+//! idempotency claim, audit entry and confirmation mail, and emptying the cart are
 //! data-modifying CTEs of a single statement, which PostgreSQL runs
 //! atomically (and in autocommit, so it commits at once). Row locks on the products are held only from that statement
 //! to its commit, not across a dozen round trips, so buyers of a popular
 //! product queue behind each other for far less time.
 
+use emporium_domain::ids::OrderId;
 use emporium_domain::orders::OrderStatus;
 use emporium_store::{NewOrder, StoreResult};
 
@@ -67,6 +68,13 @@ WITH line AS (
 ), audited AS (
     INSERT INTO audit_log (at, actor_id, action, target_type, target_id, ip, details)
     SELECT $24, $25, $26, $27, placed.id::text, $28, $29 FROM placed
+), mailed AS (
+    INSERT INTO outbox (mail_key, kind, to_address, to_key, to_name, payload, sensitive, status, attempts,
+        next_attempt_at, created_at, updated_at)
+    SELECT $31 || placed.id || $32, $33, $34, $35, $36,
+        jsonb_set(CAST($37::text AS jsonb), '{order,orderId}', to_jsonb(placed.id))::text, FALSE, 'pending', 0, $5, $5, $5
+    FROM placed WHERE $37::text IS NOT NULL
+    ON CONFLICT (mail_key) DO NOTHING
 )
 SELECT placed.id FROM placed";
 
@@ -85,6 +93,11 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
     let claim = o.idempotency.as_ref();
     let audit = &o.audit;
     let details = audit.details.to_string();
+    // The confirmation mail, as `record_order_event` queues it on SQLite; its
+    // order id (and so its key) is filled in by the statement.
+    let mail = emporium_store::mail::order_mail(&o.placed_record(OrderId::new(0)), OrderStatus::Pending, None);
+    let (key_prefix, key_suffix) = emporium_store::mail::order_mail_key_around(OrderStatus::Pending);
+    let payload = mail.as_ref().map(|m| serde_json::to_string(&m.content)).transpose()?;
     Ok(sqlx::query_scalar::<_, i64>(PLACE_ORDER)
         .bind(&product_ids)
         .bind(&quantities)
@@ -116,6 +129,13 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
         .bind(audit.ip.as_deref())
         .bind(&details)
         .bind(o.access_token_hash.as_deref())
+        .bind(key_prefix)
+        .bind(&key_suffix)
+        .bind(mail.as_ref().map(|m| m.content.kind()))
+        .bind(mail.as_ref().map(|m| m.to_address.clone()))
+        .bind(mail.as_ref().map(|m| m.to_address.to_lowercase()))
+        .bind(mail.as_ref().and_then(|m| m.to_name.clone()))
+        .bind(payload)
         .fetch_optional(store.checkout_writer())
         .await?)
 }

@@ -18,6 +18,9 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod outbox {
+    include!("../../store/backend/outbox.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -121,7 +124,17 @@ impl PostgresStore {
         sqlx::query(cart_lines::LOCK_CART).bind(cart.get()).execute(tx).await?;
         Ok(())
     }
+
+    /// Serialises one account's password-reset requests across servers.
+    async fn lock_user(tx: &mut Conn, id: emporium_domain::ids::UserId) -> StoreResult<()> {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(id.get()).execute(tx).await?;
+        Ok(())
+    }
 }
+
+/// Claims skip rows another server's claim has locked, so several servers
+/// share the outbox without ever taking the same message.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Appended to a product read inside an edit: no sale or other edit can change
 /// the row until the edit commits.

@@ -4,7 +4,7 @@
 
 use emporium_domain::orders::OrderStatus;
 use emporium_store::sql::orders as sql;
-use emporium_store::{NewOrder, StoreResult};
+use emporium_store::{NewOrder, OrderEventRecord, StoreResult};
 use sqlx::QueryBuilder;
 
 use crate::SqliteStore;
@@ -57,16 +57,16 @@ pub(crate) async fn write_order(store: &SqliteStore, o: &NewOrder) -> StoreResul
             .push_bind(item.line_total.minor());
     });
     insert.build().execute(&mut *tx).await?;
-    sqlx::query(sql::INSERT_ORDER_EVENT)
-        .bind(order_id)
-        .bind(None::<&str>)
-        .bind(OrderStatus::Pending.as_str())
-        .bind(o.user_id.map(|u| u.get()))
-        .bind(&o.actor)
-        .bind(None::<&str>)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // The first event, and with it the order confirmation mail.
+    let first = OrderEventRecord {
+        from: None,
+        to: OrderStatus::Pending,
+        actor_id: o.user_id,
+        actor: o.actor.clone(),
+        reason: None,
+        at: o.now,
+    };
+    crate::orders::record_order_event(&mut tx, order_id, &first).await?;
     if let Some(claim) = &o.idempotency {
         sqlx::query(sql::INSERT_CLAIM)
             .bind(&claim.scope)

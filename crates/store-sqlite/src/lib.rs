@@ -22,6 +22,9 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod outbox {
+    include!("../../store/backend/outbox.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -125,7 +128,16 @@ impl SqliteStore {
     async fn lock_cart(_tx: &mut Conn, _cart: emporium_domain::ids::CartId) -> StoreResult<()> {
         Ok(())
     }
+
+    /// Nothing to lock: the single writer serialises a user's reset requests.
+    async fn lock_user(_tx: &mut Conn, _id: emporium_domain::ids::UserId) -> StoreResult<()> {
+        Ok(())
+    }
 }
+
+/// Nothing to lock: the single write connection already serialises claims,
+/// so no two workers of this process can take the same message.
+const CLAIM_LOCK: &str = "";
 
 /// Nothing to lock: an edit runs on the single write connection, so no sale
 /// can change the row between its read and its write.

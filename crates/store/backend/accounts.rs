@@ -14,6 +14,7 @@ use emporium_store::{
 
 use crate::Backend;
 use crate::audit::insert_audit;
+use crate::outbox::enqueue_mail;
 
 #[async_trait]
 impl AccountStore for Backend {
@@ -33,8 +34,12 @@ impl AccountStore for Backend {
         let mut audit = audit.clone();
         audit.target_id = Some(row.id.to_string());
         insert_audit(&mut tx, &audit).await?;
+        let user: UserRecord = row.try_into()?;
+        if u.welcome {
+            enqueue_mail(&mut tx, &emporium_store::mail::welcome_mail(&user), u.now).await?;
+        }
         tx.commit().await?;
-        row.try_into()
+        Ok(user)
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
@@ -84,6 +89,7 @@ impl AccountStore for Backend {
         keep: Option<&str>,
         now: Timestamp,
         audit: &NewAuditEntry,
+        notify: bool,
     ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await?;
         let updated =
@@ -92,7 +98,18 @@ impl AccountStore for Backend {
             return Ok(false);
         }
         sqlx::query(sql::REVOKE_OTHER_SESSIONS).bind(id.get()).bind(keep).bind(now.millis()).execute(&mut *tx).await?;
+        // A reset link asked for before the change must not undo it.
+        sqlx::query(emporium_store::sql::outbox::INVALIDATE_RESETS)
+            .bind(id.get())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
         insert_audit(&mut tx, audit).await?;
+        if notify {
+            let user: UserRecord =
+                sqlx::query_as::<_, UserRow>(sql::SELECT_USER_BY_ID).bind(id.get()).fetch_one(&mut *tx).await?.try_into()?;
+            enqueue_mail(&mut tx, &emporium_store::mail::password_changed_mail(&user, now), now).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -9,7 +9,7 @@ use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CartLineRow, OrderEventRow, OrderItemRow, OrderRow};
 use emporium_store::sql::orders as sql;
 use emporium_store::{
-    CartLine, CartProduct, EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
+    CartLine, CartProduct, EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
     StatusOutcome, StoreError, StoreResult,
 };
 use sqlx::QueryBuilder;
@@ -18,6 +18,30 @@ use crate::{Conn, Db};
 
 use crate::Backend;
 use crate::audit::insert_audit;
+use crate::outbox::enqueue_mail;
+
+/// Writes an order event and queues the mail that announces it (placed,
+/// paid, shipped, cancelled, refunded), in the caller's transaction. This is
+/// the one way an order event is written, so every path that moves an order
+/// (the native API, a dialect, the sweep, a payment confirmation) sends the
+/// same mail, once: the mail's key names the order and the status.
+pub(crate) async fn record_order_event(conn: &mut Conn, order_id: i64, event: &OrderEventRecord) -> StoreResult<()> {
+    sqlx::query::<Db>(sql::INSERT_ORDER_EVENT)
+        .bind(order_id)
+        .bind(event.from.map(OrderStatus::as_str))
+        .bind(event.to.as_str())
+        .bind(event.actor_id.map(|u| u.get()))
+        .bind(&event.actor)
+        .bind(event.reason.as_deref())
+        .bind(event.at.millis())
+        .execute(&mut *conn)
+        .await?;
+    let order = load_order(conn, order_id, false).await?.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished"))?;
+    if let Some(mail) = emporium_store::mail::order_mail(&order, event.to, event.reason.as_deref()) {
+        enqueue_mail(conn, &mail, event.at).await?;
+    }
+    Ok(())
+}
 
 /// An order with its items and, if asked, its events.
 async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
@@ -195,16 +219,15 @@ impl OrderStore for Backend {
                 sqlx::query(sql::RETURN_STOCK).bind(product).bind(quantity).bind(now).execute(&mut *tx).await?;
             }
         }
-        sqlx::query(sql::INSERT_ORDER_EVENT)
-            .bind(id.get())
-            .bind(c.from.as_str())
-            .bind(c.to.as_str())
-            .bind(c.actor_id.map(|u| u.get()))
-            .bind(&c.actor)
-            .bind(c.reason.as_deref())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let event = OrderEventRecord {
+            from: Some(c.from),
+            to: c.to,
+            actor_id: c.actor_id,
+            actor: c.actor.clone(),
+            reason: c.reason.clone(),
+            at: c.now,
+        };
+        record_order_event(&mut tx, id.get(), &event).await?;
         insert_audit(&mut tx, &c.audit).await?;
         let order = load_order(&mut tx, id.get(), true).await?.ok_or_else(|| anyhow::anyhow!("order {id} vanished"))?;
         tx.commit().await?;

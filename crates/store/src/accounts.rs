@@ -36,6 +36,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub role: Role,
     pub now: Timestamp,
+    /// Queue the welcome mail with the account.
+    pub welcome: bool,
 }
 
 /// Fields of a profile update; `None` leaves a field as it is.
@@ -129,7 +131,8 @@ pub trait AccountStore {
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>>;
     /// Replaces the password hash, revokes every session but `keep_session`
-    /// and writes the audit entry, in one transaction.
+    /// and writes the audit entry, in one transaction; with `notify`, queues
+    /// "your password was changed" in it too.
     async fn set_password(
         &self,
         id: UserId,
@@ -137,6 +140,7 @@ pub trait AccountStore {
         keep_session: Option<&str>,
         now: Timestamp,
         audit: &NewAuditEntry,
+        notify: bool,
     ) -> StoreResult<bool>;
     /// Sets the role, refusing to demote the last admin; the audit entry is written in the same transaction.
     async fn change_role(

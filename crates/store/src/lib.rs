@@ -7,7 +7,9 @@ pub mod audit;
 pub mod carts;
 pub mod catalog;
 mod error;
+pub mod mail;
 pub mod orders;
+pub mod outbox;
 
 pub use accounts::{
     AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, RoleChangeOutcome,
@@ -21,12 +23,18 @@ pub use orders::{
     EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord,
     OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
 };
+pub use outbox::{
+    ClaimedMail, Failure, MailFilter, MailRecord, MailStatus, OutboxStats, OutboxStore, PasswordReset, ResetRequest,
+    ResetRequestOutcome, RetryOutcome,
+};
 
 use async_trait::async_trait;
 
 /// Everything a running server needs from storage.
 #[async_trait]
-pub trait Store: AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + OutboxStore + Send + Sync + 'static
+{
     /// Which backend this is, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers a trivial query.

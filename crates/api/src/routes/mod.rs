@@ -4,5 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod carts;
 pub mod catalog;
+pub mod emails;
 pub mod orders;
+pub mod password_reset;
 pub mod system;

@@ -217,6 +217,11 @@ impl TestApp {
         }
     }
 
+    /// The application's data directory (where `.eml` mail lands without SMTP).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

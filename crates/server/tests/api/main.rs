@@ -4,6 +4,7 @@
 //! PostgreSQL cases print a notice and pass without running).
 
 mod harness;
+mod smtp;
 
 mod accounts;
 mod admin;
@@ -11,5 +12,6 @@ mod catalog;
 mod conventions;
 mod hardening;
 mod limits;
+mod mail;
 mod orders;
 mod servers;
