@@ -12,6 +12,7 @@ pub mod ids;
 pub mod money;
 pub mod orders;
 pub mod paging;
+pub mod payments;
 pub mod time;
 
 pub use error::{Error, FieldError, Result};

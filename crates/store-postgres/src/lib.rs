@@ -18,6 +18,9 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod payments {
+    include!("../../store/backend/payments.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -116,6 +119,10 @@ impl PostgresStore {
         Ok(())
     }
 }
+
+/// Appended to the reads of an attempt and its order inside the payment
+/// rule: concurrent deliveries, on any server, queue on the attempt's row.
+const FOR_UPDATE: &str = " FOR UPDATE";
 
 /// Appended to a product read inside an edit: no sale or other edit can change
 /// the row until the edit commits.

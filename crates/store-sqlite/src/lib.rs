@@ -22,6 +22,9 @@ mod catalog {
 mod orders {
     include!("../../store/backend/orders.rs");
 }
+mod payments {
+    include!("../../store/backend/payments.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -121,6 +124,10 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+/// Nothing to lock: every payment change runs on the single write
+/// connection, one at a time, so the rule's reads cannot go stale.
+const FOR_UPDATE: &str = "";
 
 /// Nothing to lock: an edit runs on the single write connection, so no sale
 /// can change the row between its read and its write.

@@ -20,7 +20,7 @@ use crate::Backend;
 use crate::audit::insert_audit;
 
 /// An order with its items and, if asked, its events.
-async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
+pub(crate) async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
     let Some(row) = sqlx::query_as::<_, OrderRow>(sql::SELECT_ORDER).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };

@@ -8,6 +8,7 @@ pub mod carts;
 pub mod catalog;
 mod error;
 pub mod orders;
+pub mod payments;
 
 pub use accounts::{
     AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, RoleChangeOutcome,
@@ -21,12 +22,18 @@ pub use orders::{
     EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord,
     OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
 };
+pub use payments::{
+    Actor, ApplyOutcome, ApplyPayment, Effect, NewAttempt, NewRefund, Observed, PaymentRecord, PaymentStore,
+    ProviderEvent, RefundRecord, RefundResult, RefundStatus, StartOutcome, TestSession,
+};
 
 use async_trait::async_trait;
 
 /// Everything a running server needs from storage.
 #[async_trait]
-pub trait Store: AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + PaymentStore + Send + Sync + 'static
+{
     /// Which backend this is, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers a trivial query.
