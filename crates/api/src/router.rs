@@ -29,7 +29,8 @@ pub fn native_api() -> OpenApiRouter<AppState> {
             .merge(routes::admin::routes())
             .merge(routes::catalog::routes())
             .merge(routes::carts::routes())
-            .merge(routes::orders::routes()),
+            .merge(routes::orders::routes())
+            .merge(routes::payments::routes()),
     )
 }
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(routes::payments::test_page_routes())
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))
         .route("/metrics", get(routes::system::metrics))

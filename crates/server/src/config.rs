@@ -97,6 +97,46 @@ pub struct ServeArgs {
     /// How often the background sweep runs (expired orders, old carts) [default: 30s]
     #[arg(long, env = "EMPORIUM_SWEEP_INTERVAL")]
     pub sweep_interval: Option<String>,
+    #[command(flatten)]
+    pub payments: PaymentArgs,
+}
+
+/// Payment settings of `emporium serve` (and `emporium payments reconcile`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PaymentArgs {
+    /// The server's public base URL, the root of every URL sent to a payment provider [default: http://localhost:PORT]
+    #[arg(long, env = "EMPORIUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The shop's front end, where buyers are sent back after paying; unset answers JSON [default: none]
+    #[arg(long, env = "EMPORIUM_FRONTEND_URL")]
+    pub frontend_url: Option<String>,
+    /// Stripe secret API key (sk_…); setting it enables Stripe Checkout
+    #[arg(long, env = "EMPORIUM_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook endpoint signing secret (whsec_…), required with the key
+    #[arg(long, env = "EMPORIUM_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL [default: https://api.stripe.com]
+    #[arg(long, env = "EMPORIUM_STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// PayPal REST app client id; with the secret it enables PayPal
+    #[arg(long, env = "EMPORIUM_PAYPAL_CLIENT_ID")]
+    pub paypal_client_id: Option<String>,
+    /// PayPal REST app client secret
+    #[arg(long, env = "EMPORIUM_PAYPAL_CLIENT_SECRET", hide_env_values = true)]
+    pub paypal_client_secret: Option<String>,
+    /// PayPal API base URL [default: https://api-m.sandbox.paypal.com]
+    #[arg(long, env = "EMPORIUM_PAYPAL_API_BASE")]
+    pub paypal_api_base: Option<String>,
+    /// Emporium's own test payment page: on or off. Anyone can pay with it [default: off]
+    #[arg(long, env = "EMPORIUM_TEST_PAYMENTS")]
+    pub test_payments: Option<String>,
+    /// How often reconciliation asks providers about unsettled payments [default: 5m]
+    #[arg(long, env = "EMPORIUM_PAYMENTS_RECONCILE_INTERVAL")]
+    pub payments_reconcile_interval: Option<String>,
+    /// Reconciliation asks about attempts pending at least this long [default: 2m]
+    #[arg(long, env = "EMPORIUM_PAYMENTS_RECONCILE_AFTER")]
+    pub payments_reconcile_after: Option<String>,
 }
 
 /// The same settings as they may appear in `emporium.toml` (snake_case keys).
@@ -127,6 +167,17 @@ struct FileConfig {
     cart_ttl: Option<String>,
     sweep_interval: Option<String>,
     catalog_cache_ttl: Option<String>,
+    public_url: Option<String>,
+    frontend_url: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
+    paypal_client_id: Option<String>,
+    paypal_client_secret: Option<String>,
+    paypal_api_base: Option<String>,
+    test_payments: Option<String>,
+    payments_reconcile_interval: Option<String>,
+    payments_reconcile_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +237,132 @@ pub struct CommonConfig {
     pub log_filter: String,
 }
 
+/// Stripe Checkout's credentials.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    pub webhook_secret: Secret,
+    pub api_base: String,
+}
+
+/// PayPal Orders v2's credentials.
+#[derive(Debug, Clone)]
+pub struct PayPalSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub api_base: String,
+}
+
+/// Which payment providers run, and how payments behave.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    pub public_url: String,
+    pub frontend_url: Option<String>,
+    pub stripe: Option<StripeSettings>,
+    pub paypal: Option<PayPalSettings>,
+    pub test_payments: bool,
+    pub reconcile_interval: Duration,
+    pub reconcile_after: Duration,
+}
+
+fn http_url(setting: &str, value: String) -> anyhow::Result<String> {
+    let url = value.trim().trim_end_matches('/').to_string();
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+        bail!("{setting}: {url:?} is not an http(s) URL like https://shop.example.com");
+    }
+    Ok(url)
+}
+
+impl PaymentsConfig {
+    fn resolve(args: PaymentArgs, file: &mut FileConfig, port: u16) -> anyhow::Result<Self> {
+        let public_url = match pick(args.public_url, file.public_url.take()) {
+            Some(url) => http_url("EMPORIUM_PUBLIC_URL", url)?,
+            None => format!("http://localhost:{port}"),
+        };
+        let frontend_url = pick(args.frontend_url, file.frontend_url.take())
+            .map(|u| http_url("EMPORIUM_FRONTEND_URL", u))
+            .transpose()?;
+        let stripe = match (
+            pick(args.stripe_secret_key, file.stripe_secret_key.take()),
+            pick(args.stripe_webhook_secret, file.stripe_webhook_secret.take()),
+        ) {
+            (None, None) => None,
+            (Some(key), Some(webhook)) => Some(StripeSettings {
+                secret_key: Secret::new(key.trim()),
+                webhook_secret: Secret::new(webhook.trim()),
+                api_base: http_url(
+                    "EMPORIUM_STRIPE_API_BASE",
+                    pick(args.stripe_api_base, file.stripe_api_base.take())
+                        .unwrap_or_else(|| "https://api.stripe.com".into()),
+                )?,
+            }),
+            (Some(_), None) => {
+                bail!("EMPORIUM_STRIPE_WEBHOOK_SECRET: must be set together with EMPORIUM_STRIPE_SECRET_KEY")
+            }
+            (None, Some(_)) => {
+                bail!("EMPORIUM_STRIPE_SECRET_KEY: must be set together with EMPORIUM_STRIPE_WEBHOOK_SECRET")
+            }
+        };
+        let paypal = match (
+            pick(args.paypal_client_id, file.paypal_client_id.take()),
+            pick(args.paypal_client_secret, file.paypal_client_secret.take()),
+        ) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => Some(PayPalSettings {
+                client_id: id.trim().to_string(),
+                client_secret: Secret::new(secret.trim()),
+                api_base: http_url(
+                    "EMPORIUM_PAYPAL_API_BASE",
+                    pick(args.paypal_api_base, file.paypal_api_base.take())
+                        .unwrap_or_else(|| "https://api-m.sandbox.paypal.com".into()),
+                )?,
+            }),
+            (Some(_), None) => {
+                bail!("EMPORIUM_PAYPAL_CLIENT_SECRET: must be set together with EMPORIUM_PAYPAL_CLIENT_ID")
+            }
+            (None, Some(_)) => {
+                bail!("EMPORIUM_PAYPAL_CLIENT_ID: must be set together with EMPORIUM_PAYPAL_CLIENT_SECRET")
+            }
+        };
+        let test_payments = match pick(args.test_payments, file.test_payments.take()).as_deref().map(str::trim) {
+            None | Some("off" | "false" | "0") => false,
+            Some("on" | "true" | "1") => true,
+            Some(other) => bail!("EMPORIUM_TEST_PAYMENTS: {other:?} is not on or off"),
+        };
+        Ok(Self {
+            public_url,
+            frontend_url,
+            stripe,
+            paypal,
+            test_payments,
+            reconcile_interval: duration(
+                "EMPORIUM_PAYMENTS_RECONCILE_INTERVAL",
+                pick(args.payments_reconcile_interval, file.payments_reconcile_interval.take()),
+                Duration::from_secs(5 * 60),
+            )?,
+            reconcile_after: duration(
+                "EMPORIUM_PAYMENTS_RECONCILE_AFTER",
+                pick(args.payments_reconcile_after, file.payments_reconcile_after.take()),
+                Duration::from_secs(2 * 60),
+            )?,
+        })
+    }
+
+    /// No provider but manual payment, for tests and embedding.
+    pub fn manual_only(port: u16) -> Self {
+        Self {
+            public_url: format!("http://localhost:{port}"),
+            frontend_url: None,
+            stripe: None,
+            paypal: None,
+            test_payments: false,
+            reconcile_interval: Duration::from_secs(5 * 60),
+            reconcile_after: Duration::from_secs(2 * 60),
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -204,6 +381,7 @@ pub struct Config {
     pub cart_ttl: Duration,
     pub sweep_interval: Duration,
     pub catalog_cache_ttl: Duration,
+    pub payments: PaymentsConfig,
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -348,10 +526,12 @@ impl Config {
                 bail!("EMPORIUM_ADMIN_EMAIL: must be set together with EMPORIUM_ADMIN_PASSWORD")
             }
         };
+        let port = pick(serve.port, file.port).unwrap_or(3000);
+        let payments = PaymentsConfig::resolve(serve.payments, &mut file, port)?;
         Ok(Self {
             common,
             bind: pick(serve.bind, file.bind).unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            port: pick(serve.port, file.port).unwrap_or(3000),
+            port,
             jwt_secret,
             access_token_ttl: duration(
                 "EMPORIUM_ACCESS_TOKEN_TTL",
@@ -390,6 +570,7 @@ impl Config {
                 Some(v) if matches!(v.trim(), "0" | "0s" | "off") => Duration::ZERO,
                 other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
             },
+            payments,
         })
     }
 
@@ -417,6 +598,7 @@ impl Config {
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(30),
             catalog_cache_ttl: Duration::from_secs(1),
+            payments: PaymentsConfig::manual_only(0),
         }
     }
 }
@@ -479,6 +661,15 @@ mod tests {
         assert!(serve(|a| a.body_limit = Some("1 GiB".into())).starts_with("EMPORIUM_BODY_LIMIT:"));
         assert!(serve(|a| a.admin_email = Some("a@b.co".into())).starts_with("EMPORIUM_ADMIN_PASSWORD:"));
         assert!(serve(|a| a.trusted_proxies = Some("nope".into())).starts_with("EMPORIUM_TRUSTED_PROXIES:"));
+        assert!(serve(|a| a.payments.public_url = Some("shop".into())).starts_with("EMPORIUM_PUBLIC_URL:"));
+        assert!(serve(|a| a.payments.test_payments = Some("yes please".into())).starts_with("EMPORIUM_TEST_PAYMENTS:"));
+        assert!(
+            serve(|a| a.payments.stripe_secret_key = Some("sk_test_1".into()))
+                .starts_with("EMPORIUM_STRIPE_WEBHOOK_SECRET:")
+        );
+        assert!(
+            serve(|a| a.payments.paypal_client_id = Some("id".into())).starts_with("EMPORIUM_PAYPAL_CLIENT_SECRET:")
+        );
     }
 
     #[test]

@@ -32,6 +32,38 @@ pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn Store>>
     })
 }
 
+/// The payment providers the configuration enables.
+pub fn payment_providers(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Vec<Arc<dyn emporium_payments::PaymentProvider>>> {
+    let payments = &config.payments;
+    let mut providers: Vec<Arc<dyn emporium_payments::PaymentProvider>> = Vec::new();
+    if payments.test_payments {
+        tracing::warn!(
+            page = %format!("{}/payments/test/…", payments.public_url),
+            "EMPORIUM_TEST_PAYMENTS is on: anyone can pay for any order with the test payment page; never enable it in production"
+        );
+        providers.push(Arc::new(emporium_service::payments::test_provider::TestProvider::new(
+            store.clone(),
+            &payments.public_url,
+        )));
+    }
+    Ok(providers)
+}
+
+/// Every service, wired to the store and the configured payment providers.
+pub fn services(config: &Config, store: Arc<dyn Store>, auth: AuthSettings) -> anyhow::Result<Services> {
+    let providers = payment_providers(config, &store)?;
+    let settings = emporium_service::payments::PaymentSettings {
+        public_url: config.payments.public_url.clone(),
+        frontend_url: config.payments.frontend_url.clone(),
+        order_ttl: config.order_ttl,
+        reconcile_after: config.payments.reconcile_after,
+    };
+    Ok(Services::new(store, auth, config.currency.clone(), config.catalog_cache_ttl).with_payments(providers, settings))
+}
+
 /// A built application, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -51,7 +83,7 @@ impl Application {
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
         };
-        let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl);
+        let services = services(&config, store.clone(), auth)?;
         if let Some((email, password)) = &config.admin {
             services
                 .accounts
@@ -81,7 +113,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, router, store, services, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped));
+        let sweeper = tokio::spawn(sweep(services.clone(), config.clone(), sweep_stopped.clone()));
+        let reconciler = tokio::spawn(reconcile(services, config.clone(), sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
@@ -105,6 +138,7 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
+        let _ = reconciler.await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -128,7 +162,7 @@ async fn sweep(services: Services, config: Config, mut stop: tokio::sync::watch:
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        match services.orders.expire_unpaid(config.order_ttl).await {
+        match services.payments.expire_unpaid().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(cancelled = n, "cancelled unpaid orders past their time"),
             Err(e) => tracing::warn!(error = %e, "order sweep failed"),
@@ -138,6 +172,26 @@ async fn sweep(services: Services, config: Config, mut stop: tokio::sync::watch:
         }
         if let Err(e) = services.orders.purge_idempotency_keys().await {
             tracing::warn!(error = %e, "idempotency-key sweep failed");
+        }
+    }
+}
+
+/// Payment reconciliation: asks the providers about attempts nobody told
+/// us the outcome of (a missed webhook, a buyer who never came back),
+/// closes sessions past their time, and retries unanswered refunds. Every
+/// change goes through the payment rule, so several servers may run it.
+async fn reconcile(services: Services, config: Config, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(config.payments.reconcile_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match services.payments.reconcile().await {
+            Ok(report) if report.checked == 0 && report.refunds_retried == 0 => {}
+            Ok(report) => tracing::info!(?report, "payment reconciliation"),
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod carts;
 pub mod catalog;
 pub mod orders;
 pub mod passwords;
+pub mod payments;
 pub mod read_cache;
 pub mod secret;
 pub mod tokens;
@@ -23,6 +24,7 @@ pub use admin::Admin;
 pub use carts::Carts;
 pub use catalog::Catalog;
 pub use orders::Orders;
+pub use payments::Payments;
 pub use secret::Secret;
 
 /// Who is making a request, once their access token has been checked.
@@ -74,6 +76,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub carts: Carts,
     pub orders: Orders,
+    pub payments: Payments,
 }
 
 impl Services {
@@ -90,6 +93,18 @@ impl Services {
         let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
         let orders = Orders::new(store.clone(), currency, cache);
-        Self { store, accounts, admin, catalog, carts, orders }
+        let payments = Payments::new(store.clone(), orders.clone(), Vec::new(), payments::PaymentSettings::default());
+        Self { store, accounts, admin, catalog, carts, orders, payments }
+    }
+
+    /// Wires the payment providers chosen by configuration (without this,
+    /// only `manual` payment is possible).
+    pub fn with_payments(
+        mut self,
+        providers: Vec<Arc<dyn emporium_payments::PaymentProvider>>,
+        settings: payments::PaymentSettings,
+    ) -> Self {
+        self.payments = Payments::new(self.store.clone(), self.orders.clone(), providers, settings);
+        self
     }
 }

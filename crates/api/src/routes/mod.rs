@@ -5,4 +5,5 @@ pub mod admin;
 pub mod carts;
 pub mod catalog;
 pub mod orders;
+pub mod payments;
 pub mod system;

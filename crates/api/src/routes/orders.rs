@@ -32,7 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(change_order_status))
 }
 
-fn order_id(raw: &str) -> Result<OrderId, Error> {
+pub(crate) fn order_id(raw: &str) -> Result<OrderId, Error> {
     raw.parse().map_err(|_| Error::NotFound("Order not found".into()))
 }
 
@@ -179,7 +179,7 @@ async fn list_orders(
 }
 
 /// The signed-in caller, or a guest naming the order's e-mail.
-fn viewer(auth: MaybeAuth, email: Option<String>) -> Result<Viewer, Error> {
+pub(crate) fn viewer(auth: MaybeAuth, email: Option<String>) -> Result<Viewer, Error> {
     match (auth.0, email) {
         (Some(principal), _) => Ok(Viewer::Signed(principal)),
         (None, Some(email)) => Ok(Viewer::Guest { email }),
@@ -210,7 +210,8 @@ pub struct CancelRequest {
     email: Option<String>,
 }
 
-/// Cancel an order (owner or admin) while it is pending, paid or processing; its stock goes back.
+/// Cancel an order (owner or admin) while it is pending, paid or processing; its stock goes back
+/// and its live checkout session is closed at the provider.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)), request_body = CancelRequest,
     responses((status = 200, body = Envelope<OrderView>), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn cancel_order(
@@ -223,7 +224,7 @@ async fn cancel_order(
     let mut f = Fields::new(body);
     let email = f.optional_str("email");
     f.finish()?;
-    let order = state.services.orders.cancel(&viewer(auth, email)?, order_id(&id)?, &ip.context()).await?;
+    let order = state.services.payments.cancel_order(&viewer(auth, email)?, order_id(&id)?, &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order cancelled successfully"))
 }
 

@@ -10,4 +10,5 @@ mod admin;
 mod catalog;
 mod conventions;
 mod orders;
+mod payments;
 mod servers;
