@@ -9,10 +9,31 @@
 //!
 //! Amounts cross this boundary as the domain's [`Money`] (hundredths of the
 //! store currency's major unit) plus the ISO 4217 currency code; each adapter
-//! converts to the provider's minor units (JPY has none, BHD has three).
+//! converts to the provider's minor units (JPY has none, BHD has three), in
+//! one place: [`currency`].
+//!
+//! With the `fake` feature, [`fake`] holds contract-faithful fakes of both
+//! providers (HTTP servers on 127.0.0.1) for tests that must not reach the
+//! internet.
 
 use async_trait::async_trait;
 use emporium_domain::money::Money;
+
+pub mod currency;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod paypal;
+pub mod stripe;
+mod wire;
+
+pub use paypal::{PayPalConfig, PayPalProvider};
+pub use stripe::{StripeConfig, StripeProvider};
+
+/// A provider's configuration that cannot work (a base that is not a URL, a
+/// zero timeout): reported once at start, with what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("payment provider configuration: {0}")]
+pub struct ConfigError(pub String);
 
 /// One line of what is being paid for, as the buyer sees it at the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +65,35 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
     /// Unix seconds after which the session must no longer accept payment.
     pub expires_at: i64,
+}
+
+impl CheckoutRequest {
+    /// What the lines add up to (unit amount × quantity), or `None` when a
+    /// quantity is not positive or the sum overflows.
+    pub fn lines_total(&self) -> Option<Money> {
+        self.lines.iter().try_fold(Money::ZERO, |total, line| {
+            if line.quantity <= 0 {
+                return None;
+            }
+            total.checked_add(line.unit_amount.checked_mul(line.quantity)?)
+        })
+    }
+
+    /// The adapters' shared precondition: the lines are not empty and add up
+    /// to the amount, so the provider shows the buyer exactly what is taken.
+    pub(crate) fn check_lines(&self) -> Result<(), ProviderError> {
+        if self.lines.is_empty() {
+            return Err(ProviderError::Rejected("a checkout needs at least one line".into()));
+        }
+        match self.lines_total() {
+            Some(total) if total == self.amount => Ok(()),
+            Some(total) => Err(ProviderError::Rejected(format!(
+                "the lines add up to {total} but the amount to take is {}",
+                self.amount
+            ))),
+            None => Err(ProviderError::Rejected("a line has a quantity below 1 or the total overflows".into())),
+        }
+    }
 }
 
 /// A checkout opened at the provider.
