@@ -49,8 +49,32 @@ pub fn payment_providers(
             &payments.public_url,
         )));
     }
+    if let Some(stripe) = &payments.stripe {
+        let config = emporium_payments::StripeConfig {
+            secret_key: stripe.secret_key.expose().to_string(),
+            webhook_secret: Some(stripe.webhook_secret.expose().to_string()),
+            api_base: stripe.api_base.clone(),
+            timeout: PROVIDER_TIMEOUT,
+        };
+        let provider = emporium_payments::StripeProvider::new(config).context("EMPORIUM_STRIPE_SECRET_KEY")?;
+        providers.push(Arc::new(provider));
+    }
+    if let Some(paypal) = &payments.paypal {
+        let config = emporium_payments::PayPalConfig {
+            client_id: paypal.client_id.clone(),
+            client_secret: paypal.client_secret.expose().to_string(),
+            api_base: paypal.api_base.clone(),
+            timeout: PROVIDER_TIMEOUT,
+        };
+        let provider = emporium_payments::PayPalProvider::new(config).context("EMPORIUM_PAYPAL_CLIENT_ID")?;
+        providers.push(Arc::new(provider));
+    }
     Ok(providers)
 }
+
+/// Every call to a payment provider gives up after this long: the buyer gets
+/// 502 and can try again, rather than a request that hangs.
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Every service, wired to the store and the configured payment providers.
 pub fn services(config: &Config, store: Arc<dyn Store>, auth: AuthSettings) -> anyhow::Result<Services> {

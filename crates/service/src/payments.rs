@@ -216,7 +216,14 @@ impl Payments {
         let request = self.checkout_request(order, &payment, method);
         match provider.create_session(&request).await {
             Ok(session) => {
-                let expires_at = session.expires_at.map(|s| Timestamp::from_millis(s.saturating_mul(1000)));
+                // A provider may keep a session open longer than the order
+                // (Stripe's shortest is 30 minutes): the order's deadline
+                // stands, and the sweep closes the session at it.
+                let at_provider = session.expires_at.map(|s| Timestamp::from_millis(s.saturating_mul(1000)));
+                let expires_at = match (at_provider, payment.expires_at) {
+                    (Some(provider), Some(order)) => Some(provider.min(order)),
+                    (provider, order) => provider.or(order),
+                };
                 let recorded = self
                     .store
                     .record_session(payment.id, &session.reference, &session.redirect_url, expires_at, Timestamp::now())
@@ -427,8 +434,14 @@ impl Payments {
     pub async fn buyer_returned(&self, provider: &str, reference: &str) -> Result<Applied> {
         let adapter = self.provider(provider)?.clone();
         let payment = self.store.payment_by_reference(provider, reference).await?.ok_or_else(payment_not_found)?;
-        let key = format!("capture-{}", payment.id);
-        let state = adapter.confirm(reference, &key).await.map_err(|e| upstream(provider, e))?;
+        // Only a live attempt is completed (captured); one Emporium closed
+        // is only read, so a late return cannot take money for it.
+        let state = if payment.status == AttemptStatus::Pending {
+            adapter.confirm(reference, &format!("capture-{}", payment.id)).await
+        } else {
+            adapter.session_state(reference).await
+        };
+        let state = state.map_err(|e| upstream(provider, e))?;
         let outcome = self.apply(&payment, None, observed(state), system()).await?;
         Ok(Applied { payment: outcome.payment, order: outcome.order })
     }
@@ -680,7 +693,15 @@ impl Payments {
             return Ok(Effect::Nothing);
         };
         let provider = self.provider(&payment.provider)?.clone();
-        let mut state = provider.session_state(reference).await.map_err(|e| upstream(&payment.provider, e))?;
+        // Completing is what a buyer's return would have done (PayPal's
+        // capture of an approved order, idempotent per attempt); past its
+        // time, an attempt is only read, then closed.
+        let state = if past_time {
+            provider.session_state(reference).await
+        } else {
+            provider.confirm(reference, &format!("capture-{}", payment.id)).await
+        };
+        let mut state = state.map_err(|e| upstream(&payment.provider, e))?;
         if state == ProviderState::Pending && past_time {
             provider.cancel(reference).await.map_err(|e| upstream(&payment.provider, e))?;
             state = provider.session_state(reference).await.map_err(|e| upstream(&payment.provider, e))?;

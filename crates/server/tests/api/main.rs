@@ -11,4 +11,5 @@ mod catalog;
 mod conventions;
 mod orders;
 mod payments;
+mod providers;
 mod servers;
