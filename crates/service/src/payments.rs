@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emporium_domain::ids::{OrderId, PaymentId};
+use emporium_domain::ids::OrderId;
 use emporium_domain::money::Money;
 use emporium_domain::orders::{OrderStatus, PaymentStatus};
 use emporium_domain::payments::{AttemptStatus, PaymentMethod};
@@ -710,13 +710,6 @@ impl Payments {
             }
         }
         Ok(self.apply(payment, None, observed(state), system()).await?.effect)
-    }
-
-    /// The attempt, if it belongs to an order the viewer may see.
-    pub async fn payment(&self, viewer: &Viewer, id: PaymentId) -> Result<PaymentRecord> {
-        let payment = self.store.payment(id).await?.ok_or_else(payment_not_found)?;
-        self.orders.get(viewer, payment.order_id).await.map_err(|_| payment_not_found())?;
-        Ok(payment)
     }
 }
 
