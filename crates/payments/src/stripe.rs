@@ -358,12 +358,10 @@ impl PaymentProvider for StripeProvider {
             return Ok(());
         }
         let error = stripe_error(status, &body, WHAT);
-        if status == StatusCode::BAD_REQUEST {
-            // Stripe refuses to expire a session that is no longer open.
-            match self.session_state(reference).await? {
-                ProviderState::Pending => return Err(error),
-                _ => return Ok(()),
-            }
+        // Stripe refuses to expire a session that is no longer open (complete,
+        // even with an asynchronous payment still processing, or expired).
+        if status == StatusCode::BAD_REQUEST && self.retrieve(reference).await?.status.as_deref() != Some("open") {
+            return Ok(());
         }
         Err(error)
     }

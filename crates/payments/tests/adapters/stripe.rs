@@ -183,7 +183,11 @@ async fn stripe_cancel_expires_an_open_session_and_tolerates_a_finished_one() {
     fake.complete_session(&paid.reference).await;
     stripe.cancel(&paid.reference).await.unwrap();
     assert!(matches!(stripe.session_state(&paid.reference).await.unwrap(), ProviderState::Captured { .. }));
-    assert_eq!(fake.request_count("POST /v1/checkout/sessions/{id}/expire"), 3);
+    let processing = stripe.create_session(&checkout("pay_11b", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
+    fake.complete_session_async(&processing.reference).await;
+    stripe.cancel(&processing.reference).await.unwrap();
+    assert_eq!(stripe.session_state(&processing.reference).await.unwrap(), ProviderState::Pending);
+    assert_eq!(fake.request_count("POST /v1/checkout/sessions/{id}/expire"), 4);
 
     let timed_out = stripe.create_session(&checkout("pay_12", "USD", &[("Mug", 1_000, 1)])).await.unwrap();
     fake.expire(&timed_out.reference).await;
