@@ -83,6 +83,7 @@ provider_cases!(plain:
     bad_signature_tampered_body_and_stale_timestamp_are_400_and_change_nothing,
     stripe_amount_mismatch_leaves_the_order_unpaid_for_review,
     stripe_down_is_502_and_changes_nothing,
+    stripe_async_payments_settle_by_their_own_webhooks,
     paypal_double_click_on_return_captures_once,
     paypal_cancel_closes_the_attempt_and_a_late_return_takes_nothing,
     paypal_refunds_never_exceed_the_capture,
@@ -314,6 +315,27 @@ async fn stripe_down_is_502_and_changes_nothing(shop: &Shop) {
     assert_eq!(shop.stripe.sessions().len(), 1);
     let payments = app.get(&format!("/api/v1/orders/{id}/payments"), Some(&buyer)).await;
     assert_eq!(payments.body["data"]["payments"].as_array().unwrap().len(), 1);
+}
+
+async fn stripe_async_payments_settle_by_their_own_webhooks(shop: &Shop) {
+    let app = &shop.app;
+    let (admin, buyer, widget, id) = buyer_with_order(app, 10.0, 1).await;
+    let session = stripe_checkout(shop, &buyer, &id).await;
+    // A bank debit: the session completes unpaid; the order waits.
+    let deliveries = shop.stripe.complete_session_async(&session).await;
+    assert_eq!(deliveries[0].status, Some(200));
+    assert_eq!(status_of(app, &buyer, &id).await["status"], "pending");
+    assert_eq!(attempt(app, &buyer, &id).await["status"], "pending");
+    shop.stripe.async_outcome(&session, false).await;
+    let failed = attempt(app, &buyer, &id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(status_of(app, &buyer, &id).await["paymentStatus"], "unpaid");
+    // The buyer tries again, and this debit goes through.
+    let retry = stripe_checkout(shop, &buyer, &id).await;
+    shop.stripe.complete_session_async(&retry).await;
+    shop.stripe.async_outcome(&retry, true).await;
+    assert_paid_once(app, &admin, &buyer, &id).await;
+    assert_eq!(stock(app, &widget).await, 4);
 }
 
 async fn paypal_double_click_on_return_captures_once(shop: &Shop) {
