@@ -18,7 +18,7 @@ pub struct ErrorEnvelope {
 pub struct ErrorBody {
     /// VALIDATION_ERROR, AUTHENTICATION_ERROR, AUTHORIZATION_ERROR, NOT_FOUND,
     /// CONFLICT, INSUFFICIENT_STOCK, RATE_LIMITED, PAYLOAD_TOO_LARGE,
-    /// METHOD_NOT_ALLOWED, UNSUPPORTED_MEDIA_TYPE, SERVICE_UNAVAILABLE or SERVER_ERROR.
+    /// METHOD_NOT_ALLOWED, UNSUPPORTED_MEDIA_TYPE, SERVICE_UNAVAILABLE, PAYMENT_PROVIDER_ERROR (502) or SERVER_ERROR.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -93,6 +93,9 @@ impl IntoResponse for ApiError {
             Error::Forbidden(message) => envelope(StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR", message, Vec::new()),
             Error::NotFound(message) => envelope(StatusCode::NOT_FOUND, "NOT_FOUND", message, Vec::new()),
             Error::Conflict(message) => envelope(StatusCode::CONFLICT, "CONFLICT", message, Vec::new()),
+            Error::Upstream(message) => {
+                envelope(StatusCode::BAD_GATEWAY, "PAYMENT_PROVIDER_ERROR", message, Vec::new())
+            }
             e @ Error::InsufficientStock { .. } => {
                 let Error::InsufficientStock { product_id, product_name, requested, available } = &e else {
                     unreachable!()

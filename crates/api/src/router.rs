@@ -31,7 +31,8 @@ pub fn native_api() -> OpenApiRouter<AppState> {
             .merge(routes::carts::routes())
             .merge(routes::orders::routes())
             .merge(routes::password_reset::routes())
-            .merge(routes::emails::routes()),
+            .merge(routes::emails::routes())
+            .merge(routes::payments::routes()),
     )
 }
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(routes::payments::test_page_routes())
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))
         .merge(metrics)

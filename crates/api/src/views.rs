@@ -283,6 +283,8 @@ pub struct OrderView {
     pub status: String,
     /// unpaid, paid or refunded.
     pub payment_status: String,
+    /// stripe, paypal, test or manual; null until checkout starts.
+    pub payment_method: Option<String>,
     #[schema(value_type = AddressSchema)]
     pub shipping_address: ShippingAddress,
     pub email: String,
@@ -325,6 +327,7 @@ impl From<&emporium_store::OrderRecord> for OrderView {
             currency: o.currency.clone(),
             status: o.status.as_str().to_string(),
             payment_status: o.payment_status.as_str().to_string(),
+            payment_method: o.payment_method.map(|m| m.as_str().to_string()),
             shipping_address: o.shipping_address.clone(),
             email: o.email.clone(),
             notes: o.notes.clone(),

@@ -39,6 +39,10 @@ pub enum Error {
     /// A quantity asked for is more than the shop has.
     #[error("insufficient stock for {product_name}: requested {requested}, available {available}")]
     InsufficientStock { product_id: String, product_name: String, requested: i64, available: i64 },
+    /// An outside service (a payment provider) is down or refused the call;
+    /// nothing was changed, and asking again later is safe.
+    #[error("{0}")]
+    Upstream(String),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// Something this needs is down for now (e.g. the shared rate-limit

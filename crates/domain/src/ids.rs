@@ -75,3 +75,11 @@ typed_id!(
     /// An audit-log entry.
     AuditId
 );
+typed_id!(
+    /// One payment attempt for an order.
+    PaymentId
+);
+typed_id!(
+    /// A refund of (part of) a captured payment.
+    RefundId
+);

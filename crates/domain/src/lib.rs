@@ -13,6 +13,7 @@ pub mod mail;
 pub mod money;
 pub mod orders;
 pub mod paging;
+pub mod payments;
 pub mod time;
 
 pub use error::{Error, FieldError, Result};

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::error::Error;
 use crate::ids::ProductId;
 use crate::money::{Money, Percent};
+use crate::payments::PaymentMethod;
 
 /// The most of one product a cart line or order line may hold.
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -86,9 +87,31 @@ impl OrderStatus {
         )
     }
 
+    /// The lifecycle as it applies to one order: besides the moves of
+    /// [`can_become`](Self::can_become), an unpaid order to be paid outside
+    /// the site (`manual`: cash on delivery, bank transfer) may be processed
+    /// before it is paid, and from there shipped and delivered as usual; an
+    /// admin marks it paid whenever the money arrives.
+    pub fn can_become_for(self, next: OrderStatus, method: Option<PaymentMethod>, payment: PaymentStatus) -> bool {
+        self.can_become(next)
+            || (method == Some(PaymentMethod::Manual)
+                && payment == PaymentStatus::Unpaid
+                && (self, next) == (OrderStatus::Pending, OrderStatus::Processing))
+    }
+
     /// Checks a change, naming both statuses when it is not allowed.
     pub fn transition(self, next: OrderStatus) -> Result<OrderStatus, Error> {
-        if self.can_become(next) {
+        self.transition_for(next, None, PaymentStatus::Unpaid)
+    }
+
+    /// Checks a change for an order paid by `method`, naming both statuses when it is not allowed.
+    pub fn transition_for(
+        self,
+        next: OrderStatus,
+        method: Option<PaymentMethod>,
+        payment: PaymentStatus,
+    ) -> Result<OrderStatus, Error> {
+        if self.can_become_for(next, method, payment) {
             Ok(next)
         } else {
             Err(Error::Conflict(format!("An order cannot go from {self} to {next}")))
@@ -241,6 +264,30 @@ mod tests {
         }
         let err = Shipped.transition(Cancelled).unwrap_err().to_string();
         assert!(err.contains("shipped") && err.contains("cancelled"), "{err}");
+    }
+
+    #[test]
+    fn only_unpaid_manual_orders_may_be_processed_before_payment() {
+        use PaymentStatus::*;
+        let manual = Some(PaymentMethod::Manual);
+        assert!(Pending.can_become_for(Processing, manual, Unpaid));
+        assert!(Processing.can_become_for(Shipped, manual, Unpaid));
+        assert!(Shipped.can_become_for(Delivered, manual, Unpaid));
+        for other in [None, Some(PaymentMethod::Stripe), Some(PaymentMethod::PayPal), Some(PaymentMethod::Test)] {
+            assert!(!Pending.can_become_for(Processing, other, Unpaid), "{other:?}");
+        }
+        assert!(!Pending.can_become_for(Shipped, manual, Unpaid));
+        assert!(!Shipped.can_become_for(Cancelled, manual, Unpaid));
+        // Everything else is the usual lifecycle.
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                if (from, to) != (Pending, Processing) {
+                    assert_eq!(from.can_become_for(to, manual, Unpaid), from.can_become(to), "{from} -> {to}");
+                }
+            }
+        }
+        let err = Pending.transition_for(Processing, Some(PaymentMethod::Stripe), Unpaid).unwrap_err().to_string();
+        assert!(err.contains("pending") && err.contains("processing"), "{err}");
     }
 
     #[test]

@@ -125,12 +125,6 @@ pub struct ServeArgs {
     /// Also serve /metrics, without a token, on this address, e.g. 127.0.0.1:9100 [default: none]
     #[arg(long, env = "EMPORIUM_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
-    /// Where the shop's front end lives; links in e-mails point there [default: EMPORIUM_PUBLIC_URL]
-    #[arg(long, env = "EMPORIUM_FRONTEND_URL")]
-    pub frontend_url: Option<String>,
-    /// This server's public base URL [default: http://localhost:<port>]
-    #[arg(long, env = "EMPORIUM_PUBLIC_URL")]
-    pub public_url: Option<String>,
     /// SMTP server: smtp://host:port, smtp://user:pass@host?tls=required (STARTTLS), smtps://host (TLS); add ca_file=/path.pem to trust a self-signed certificate [default: none: mails are written as .eml files under the data directory]
     #[arg(long, env = "EMPORIUM_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
@@ -149,6 +143,46 @@ pub struct ServeArgs {
     /// How often the mail sender looks for due messages queued by other servers or retries [default: 5s]
     #[arg(long, env = "EMPORIUM_MAIL_POLL_INTERVAL")]
     pub mail_poll_interval: Option<String>,
+    #[command(flatten)]
+    pub payments: PaymentArgs,
+}
+
+/// Payment settings of `emporium serve` (and `emporium payments reconcile`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PaymentArgs {
+    /// The server's public base URL, the root of every URL sent to a payment provider [default: http://localhost:PORT]
+    #[arg(long, env = "EMPORIUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The shop's front end, where buyers are sent back after paying; unset answers JSON [default: none]
+    #[arg(long, env = "EMPORIUM_FRONTEND_URL")]
+    pub frontend_url: Option<String>,
+    /// Stripe secret API key (sk_…); setting it enables Stripe Checkout
+    #[arg(long, env = "EMPORIUM_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook endpoint signing secret (whsec_…), required with the key
+    #[arg(long, env = "EMPORIUM_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL [default: https://api.stripe.com]
+    #[arg(long, env = "EMPORIUM_STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// PayPal REST app client id; with the secret it enables PayPal
+    #[arg(long, env = "EMPORIUM_PAYPAL_CLIENT_ID")]
+    pub paypal_client_id: Option<String>,
+    /// PayPal REST app client secret
+    #[arg(long, env = "EMPORIUM_PAYPAL_CLIENT_SECRET", hide_env_values = true)]
+    pub paypal_client_secret: Option<String>,
+    /// PayPal API base URL [default: https://api-m.sandbox.paypal.com]
+    #[arg(long, env = "EMPORIUM_PAYPAL_API_BASE")]
+    pub paypal_api_base: Option<String>,
+    /// Emporium's own test payment page: on or off. Anyone can pay with it [default: off]
+    #[arg(long, env = "EMPORIUM_TEST_PAYMENTS")]
+    pub test_payments: Option<String>,
+    /// How often reconciliation asks providers about unsettled payments [default: 5m]
+    #[arg(long, env = "EMPORIUM_PAYMENTS_RECONCILE_INTERVAL")]
+    pub payments_reconcile_interval: Option<String>,
+    /// Reconciliation asks about attempts pending at least this long [default: 2m]
+    #[arg(long, env = "EMPORIUM_PAYMENTS_RECONCILE_AFTER")]
+    pub payments_reconcile_after: Option<String>,
 }
 
 /// The same settings as they may appear in `emporium.toml` (snake_case keys).
@@ -188,14 +222,23 @@ struct FileConfig {
     catalog_cache_ttl: Option<String>,
     metrics_token: Option<String>,
     metrics_bind: Option<SocketAddr>,
-    frontend_url: Option<String>,
-    public_url: Option<String>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     shop_name: Option<String>,
     reset_token_ttl: Option<String>,
     smtp_timeout: Option<String>,
     mail_poll_interval: Option<String>,
+    public_url: Option<String>,
+    frontend_url: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
+    paypal_client_id: Option<String>,
+    paypal_client_secret: Option<String>,
+    paypal_api_base: Option<String>,
+    test_payments: Option<String>,
+    payments_reconcile_interval: Option<String>,
+    payments_reconcile_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +298,132 @@ pub struct CommonConfig {
     pub log_filter: String,
 }
 
+/// Stripe Checkout's credentials.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    pub webhook_secret: Secret,
+    pub api_base: String,
+}
+
+/// PayPal Orders v2's credentials.
+#[derive(Debug, Clone)]
+pub struct PayPalSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub api_base: String,
+}
+
+/// Which payment providers run, and how payments behave.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    pub public_url: String,
+    pub frontend_url: Option<String>,
+    pub stripe: Option<StripeSettings>,
+    pub paypal: Option<PayPalSettings>,
+    pub test_payments: bool,
+    pub reconcile_interval: Duration,
+    pub reconcile_after: Duration,
+}
+
+fn http_url(setting: &str, value: String) -> anyhow::Result<String> {
+    let url = value.trim().trim_end_matches('/').to_string();
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+        bail!("{setting}: {url:?} is not an http(s) URL like https://shop.example.com");
+    }
+    Ok(url)
+}
+
+impl PaymentsConfig {
+    fn resolve(args: PaymentArgs, file: &mut FileConfig, port: u16) -> anyhow::Result<Self> {
+        let public_url = match pick(args.public_url, file.public_url.take()) {
+            Some(url) => http_url("EMPORIUM_PUBLIC_URL", url)?,
+            None => format!("http://localhost:{port}"),
+        };
+        let frontend_url = pick(args.frontend_url, file.frontend_url.take())
+            .map(|u| http_url("EMPORIUM_FRONTEND_URL", u))
+            .transpose()?;
+        let stripe = match (
+            pick(args.stripe_secret_key, file.stripe_secret_key.take()),
+            pick(args.stripe_webhook_secret, file.stripe_webhook_secret.take()),
+        ) {
+            (None, None) => None,
+            (Some(key), Some(webhook)) => Some(StripeSettings {
+                secret_key: Secret::new(key.trim()),
+                webhook_secret: Secret::new(webhook.trim()),
+                api_base: http_url(
+                    "EMPORIUM_STRIPE_API_BASE",
+                    pick(args.stripe_api_base, file.stripe_api_base.take())
+                        .unwrap_or_else(|| "https://api.stripe.com".into()),
+                )?,
+            }),
+            (Some(_), None) => {
+                bail!("EMPORIUM_STRIPE_WEBHOOK_SECRET: must be set together with EMPORIUM_STRIPE_SECRET_KEY")
+            }
+            (None, Some(_)) => {
+                bail!("EMPORIUM_STRIPE_SECRET_KEY: must be set together with EMPORIUM_STRIPE_WEBHOOK_SECRET")
+            }
+        };
+        let paypal = match (
+            pick(args.paypal_client_id, file.paypal_client_id.take()),
+            pick(args.paypal_client_secret, file.paypal_client_secret.take()),
+        ) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => Some(PayPalSettings {
+                client_id: id.trim().to_string(),
+                client_secret: Secret::new(secret.trim()),
+                api_base: http_url(
+                    "EMPORIUM_PAYPAL_API_BASE",
+                    pick(args.paypal_api_base, file.paypal_api_base.take())
+                        .unwrap_or_else(|| "https://api-m.sandbox.paypal.com".into()),
+                )?,
+            }),
+            (Some(_), None) => {
+                bail!("EMPORIUM_PAYPAL_CLIENT_SECRET: must be set together with EMPORIUM_PAYPAL_CLIENT_ID")
+            }
+            (None, Some(_)) => {
+                bail!("EMPORIUM_PAYPAL_CLIENT_ID: must be set together with EMPORIUM_PAYPAL_CLIENT_SECRET")
+            }
+        };
+        let test_payments = match pick(args.test_payments, file.test_payments.take()).as_deref().map(str::trim) {
+            None | Some("off" | "false" | "0") => false,
+            Some("on" | "true" | "1") => true,
+            Some(other) => bail!("EMPORIUM_TEST_PAYMENTS: {other:?} is not on or off"),
+        };
+        Ok(Self {
+            public_url,
+            frontend_url,
+            stripe,
+            paypal,
+            test_payments,
+            reconcile_interval: duration(
+                "EMPORIUM_PAYMENTS_RECONCILE_INTERVAL",
+                pick(args.payments_reconcile_interval, file.payments_reconcile_interval.take()),
+                Duration::from_secs(5 * 60),
+            )?,
+            reconcile_after: duration(
+                "EMPORIUM_PAYMENTS_RECONCILE_AFTER",
+                pick(args.payments_reconcile_after, file.payments_reconcile_after.take()),
+                Duration::from_secs(2 * 60),
+            )?,
+        })
+    }
+
+    /// No provider but manual payment, for tests and embedding.
+    pub fn manual_only(port: u16) -> Self {
+        Self {
+            public_url: format!("http://localhost:{port}"),
+            frontend_url: None,
+            stripe: None,
+            paypal: None,
+            test_payments: false,
+            reconcile_interval: Duration::from_secs(5 * 60),
+            reconcile_after: Duration::from_secs(2 * 60),
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -279,12 +448,9 @@ pub struct Config {
     pub catalog_cache_ttl: Duration,
     /// A separate address serving only `/metrics`, without a token.
     pub metrics_bind: Option<SocketAddr>,
-    /// Where the shop's front end lives (`EMPORIUM_FRONTEND_URL`).
-    pub frontend_url: Option<String>,
-    /// This server's public base URL (`EMPORIUM_PUBLIC_URL`).
-    pub public_url: Option<String>,
     pub reset_token_ttl: Duration,
     pub mail: MailConfig,
+    pub payments: PaymentsConfig,
 }
 
 /// The Redis that keeps the rate-limit counters.
@@ -358,21 +524,8 @@ impl MailConfig {
 impl Config {
     /// The base of every link in a mail: the front end, else this server.
     pub fn link_base(&self) -> String {
-        self.frontend_url
-            .clone()
-            .or_else(|| self.public_url.clone())
-            .unwrap_or_else(|| format!("http://localhost:{}", self.port))
+        self.payments.frontend_url.clone().unwrap_or_else(|| self.payments.public_url.clone())
     }
-}
-
-fn base_url(setting: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
-    let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if !(value.starts_with("http://") || value.starts_with("https://")) {
-        bail!("{setting}: {value:?} is not an http(s) URL like https://shop.example.com");
-    }
-    Ok(Some(value))
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>) -> Option<T> {
@@ -542,10 +695,12 @@ impl Config {
                 bail!("EMPORIUM_ADMIN_EMAIL: must be set together with EMPORIUM_ADMIN_PASSWORD")
             }
         };
+        let port = pick(serve.port, file.port).unwrap_or(3000);
+        let payments = PaymentsConfig::resolve(serve.payments, &mut file, port)?;
         Ok(Self {
             common,
             bind: pick(serve.bind, file.bind).unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            port: pick(serve.port, file.port).unwrap_or(3000),
+            port,
             jwt_secret,
             access_token_ttl: duration(
                 "EMPORIUM_ACCESS_TOKEN_TTL",
@@ -587,8 +742,6 @@ impl Config {
                 other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
             },
             metrics_bind: pick(serve.metrics_bind, file.metrics_bind),
-            frontend_url: base_url("EMPORIUM_FRONTEND_URL", pick(serve.frontend_url, file.frontend_url.take()))?,
-            public_url: base_url("EMPORIUM_PUBLIC_URL", pick(serve.public_url, file.public_url.take()))?,
             reset_token_ttl: duration(
                 "EMPORIUM_RESET_TOKEN_TTL",
                 pick(serve.reset_token_ttl, file.reset_token_ttl.take()),
@@ -628,6 +781,7 @@ impl Config {
                     ..defaults
                 }
             },
+            payments,
         })
     }
 
@@ -658,14 +812,13 @@ impl Config {
             sweep_interval: Duration::from_secs(30),
             catalog_cache_ttl: Duration::from_secs(1),
             metrics_bind: None,
-            frontend_url: Some("http://shop.test".into()),
-            public_url: None,
             reset_token_ttl: Duration::from_secs(30 * 60),
             mail: MailConfig {
                 send_timeout: Duration::from_secs(5),
                 retry_base: Duration::from_millis(200),
                 ..MailConfig::defaults()
             },
+            payments: PaymentsConfig::manual_only(0),
         }
     }
 }
@@ -737,8 +890,19 @@ mod tests {
         assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
         assert!(serve(|a| a.smtp_url = Some("smtp://h?tls=sometimes".into())).starts_with("EMPORIUM_SMTP_URL:"));
         assert!(serve(|a| a.mail_from = Some("not an address".into())).starts_with("EMPORIUM_MAIL_FROM:"));
-        assert!(serve(|a| a.frontend_url = Some("shop.example.com".into())).starts_with("EMPORIUM_FRONTEND_URL:"));
+        assert!(
+            serve(|a| a.payments.frontend_url = Some("shop.example.com".into())).starts_with("EMPORIUM_FRONTEND_URL:")
+        );
         assert!(serve(|a| a.reset_token_ttl = Some("later".into())).starts_with("EMPORIUM_RESET_TOKEN_TTL:"));
+        assert!(serve(|a| a.payments.public_url = Some("shop".into())).starts_with("EMPORIUM_PUBLIC_URL:"));
+        assert!(serve(|a| a.payments.test_payments = Some("yes please".into())).starts_with("EMPORIUM_TEST_PAYMENTS:"));
+        assert!(
+            serve(|a| a.payments.stripe_secret_key = Some("sk_test_1".into()))
+                .starts_with("EMPORIUM_STRIPE_WEBHOOK_SECRET:")
+        );
+        assert!(
+            serve(|a| a.payments.paypal_client_id = Some("id".into())).starts_with("EMPORIUM_PAYPAL_CLIENT_SECRET:")
+        );
     }
 
     #[test]

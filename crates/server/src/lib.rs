@@ -46,6 +46,62 @@ fn rate_limit_counters(config: &Config) -> anyhow::Result<emporium_limits::Limit
     Ok(emporium_limits::Limits::shared(Arc::new(counters)))
 }
 
+/// The payment providers the configuration enables.
+pub fn payment_providers(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Vec<Arc<dyn emporium_payments::PaymentProvider>>> {
+    let payments = &config.payments;
+    let mut providers: Vec<Arc<dyn emporium_payments::PaymentProvider>> = Vec::new();
+    if payments.test_payments {
+        tracing::warn!(
+            page = %format!("{}/payments/test/…", payments.public_url),
+            "EMPORIUM_TEST_PAYMENTS is on: anyone can pay for any order with the test payment page; never enable it in production"
+        );
+        providers.push(Arc::new(emporium_service::payments::test_provider::TestProvider::new(
+            store.clone(),
+            &payments.public_url,
+        )));
+    }
+    if let Some(stripe) = &payments.stripe {
+        let config = emporium_payments::StripeConfig {
+            secret_key: stripe.secret_key.expose().to_string(),
+            webhook_secret: Some(stripe.webhook_secret.expose().to_string()),
+            api_base: stripe.api_base.clone(),
+            timeout: PROVIDER_TIMEOUT,
+        };
+        let provider = emporium_payments::StripeProvider::new(config).context("EMPORIUM_STRIPE_SECRET_KEY")?;
+        providers.push(Arc::new(provider));
+    }
+    if let Some(paypal) = &payments.paypal {
+        let config = emporium_payments::PayPalConfig {
+            client_id: paypal.client_id.clone(),
+            client_secret: paypal.client_secret.expose().to_string(),
+            api_base: paypal.api_base.clone(),
+            timeout: PROVIDER_TIMEOUT,
+        };
+        let provider = emporium_payments::PayPalProvider::new(config).context("EMPORIUM_PAYPAL_CLIENT_ID")?;
+        providers.push(Arc::new(provider));
+    }
+    Ok(providers)
+}
+
+/// Every call to a payment provider gives up after this long: the buyer gets
+/// 502 and can try again, rather than a request that hangs.
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every service, wired to the store and the configured payment providers.
+pub fn services(config: &Config, store: Arc<dyn Store>, auth: AuthSettings) -> anyhow::Result<Services> {
+    let providers = payment_providers(config, &store)?;
+    let settings = emporium_service::payments::PaymentSettings {
+        public_url: config.payments.public_url.clone(),
+        frontend_url: config.payments.frontend_url.clone(),
+        order_ttl: config.order_ttl,
+        reconcile_after: config.payments.reconcile_after,
+    };
+    Ok(Services::new(store, auth, config.currency.clone(), config.catalog_cache_ttl).with_payments(providers, settings))
+}
+
 /// A built application, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -70,8 +126,7 @@ impl Application {
             reset_token_ttl: config.reset_token_ttl,
         };
         let limits = rate_limit_counters(&config)?;
-        let services = Services::new(store.clone(), auth, config.currency.clone(), config.catalog_cache_ttl)
-            .with_sign_in(config.sign_in.clone(), limits.clone());
+        let services = services(&config, store.clone(), auth)?.with_sign_in(config.sign_in.clone(), limits.clone());
         if let Some((email, password)) = &config.admin {
             services
                 .accounts
@@ -128,7 +183,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, metrics_listener, router, store, services, mail, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweep(services, config.clone(), sweep_stopped.clone()));
+        let sweeper = tokio::spawn(sweep(services.clone(), config.clone(), sweep_stopped.clone()));
+        let reconciler = tokio::spawn(reconcile(services, config.clone(), sweep_stopped.clone()));
         let mailer = tokio::spawn(mail.run(sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
@@ -159,6 +215,7 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
+        let _ = reconciler.await;
         // A batch being sent is finished, within the shutdown timeout; a send
         // cut short is retried (same Message-ID) once its lease ends.
         let mut mailer = mailer;
@@ -219,7 +276,7 @@ async fn sweep(services: Services, config: Config, mut stop: tokio::sync::watch:
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        match services.orders.expire_unpaid(config.order_ttl).await {
+        match services.payments.expire_unpaid().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(cancelled = n, "cancelled unpaid orders past their time"),
             Err(e) => tracing::warn!(error = %e, "order sweep failed"),
@@ -229,6 +286,26 @@ async fn sweep(services: Services, config: Config, mut stop: tokio::sync::watch:
         }
         if let Err(e) = services.orders.purge_idempotency_keys().await {
             tracing::warn!(error = %e, "idempotency-key sweep failed");
+        }
+    }
+}
+
+/// Payment reconciliation: asks the providers about attempts nobody told
+/// us the outcome of (a missed webhook, a buyer who never came back),
+/// closes sessions past their time, and retries unanswered refunds. Every
+/// change goes through the payment rule, so several servers may run it.
+async fn reconcile(services: Services, config: Config, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(config.payments.reconcile_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match services.payments.reconcile().await {
+            Ok(report) if report.checked == 0 && report.refunds_retried == 0 => {}
+            Ok(report) => tracing::info!(?report, "payment reconciliation"),
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed"),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use emporium_domain::account::{Email, Password, Username};
-use emporium_server::config::{CommonArgs, CommonConfig, Config, ServeArgs};
+use emporium_server::config::{CommonArgs, CommonConfig, Config, PaymentArgs, ServeArgs};
 use emporium_server::{Application, init_logging, open_store};
 
 /// Emporium: an e-commerce backend in one binary.
@@ -29,6 +29,9 @@ enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Payments.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
     /// Fill the store with realistic, deterministic demo products.
     Seed {
         /// How many products
@@ -38,6 +41,13 @@ enum Command {
         #[arg(long, env = "EMPORIUM_SEED_CATEGORIES", default_value_t = 20)]
         categories: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PaymentsCommand {
+    /// Ask the providers about unsettled payments once and apply what they say
+    /// (what the server's background job does every few minutes).
+    Reconcile(Box<PaymentArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +85,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.common, *serve)?;
             init_logging(&config.common);
             Application::build(config).await?.run_until_stopped().await
+        }
+        Command::Payments(PaymentsCommand::Reconcile(payments)) => {
+            let serve = ServeArgs { payments: *payments, ..ServeArgs::default() };
+            let config = Config::load(cli.common, serve)?;
+            init_logging(&config.common);
+            let store = open_store(&config.common).await?;
+            // No tokens are issued here, so the signing secret is irrelevant.
+            let auth = emporium_service::tokens::AuthSettings {
+                jwt_secret: emporium_service::Secret::new(emporium_service::tokens::random_token(48)),
+                access_token_ttl: std::time::Duration::from_secs(60),
+                refresh_token_ttl: std::time::Duration::from_secs(60),
+                reset_token_ttl: config.reset_token_ttl,
+            };
+            let services = emporium_server::services(&config, store.clone(), auth)?;
+            let report = services.payments.reconcile().await;
+            store.close().await;
+            let report = report.map_err(|e| anyhow::anyhow!("reconciliation failed: {e}"))?;
+            println!(
+                "reconciled {} pending payments: {} paid, {} closed; {} refunds retried; {} failures",
+                report.checked, report.paid, report.closed, report.refunds_retried, report.failures
+            );
+            Ok(())
         }
         Command::Migrate => {
             let common = CommonConfig::load(cli.common)?;

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod orders;
 pub mod outbox;
 pub mod passwords;
+pub mod payments;
 pub mod read_cache;
 pub mod secret;
 pub mod sign_in;
@@ -26,6 +27,7 @@ pub use carts::Carts;
 pub use catalog::Catalog;
 pub use orders::Orders;
 pub use outbox::Outbox;
+pub use payments::Payments;
 pub use secret::Secret;
 
 /// Who is making a request, once their access token has been checked.
@@ -78,6 +80,7 @@ pub struct Services {
     pub carts: Carts,
     pub orders: Orders,
     pub outbox: Outbox,
+    pub payments: Payments,
 }
 
 impl Services {
@@ -96,13 +99,25 @@ impl Services {
         let carts = Carts::new(store.clone());
         let orders = Orders::new(store.clone(), currency, cache, mail_queued.clone());
         let outbox = Outbox::new(store.clone(), mail_queued);
-        Self { store, accounts, admin, catalog, carts, orders, outbox }
+        let payments = Payments::new(store.clone(), orders.clone(), Vec::new(), payments::PaymentSettings::default());
+        Self { store, accounts, admin, catalog, carts, orders, outbox, payments }
     }
 
     /// Guards sign-in with `policy`, counted in `limits` (shared by every
     /// server when they are in Redis).
     pub fn with_sign_in(mut self, policy: sign_in::SignInPolicy, limits: emporium_limits::Limits) -> Self {
         self.accounts = self.accounts.with_sign_in(policy, limits);
+        self
+    }
+
+    /// Wires the payment providers chosen by configuration (without this,
+    /// only `manual` payment is possible).
+    pub fn with_payments(
+        mut self,
+        providers: Vec<Arc<dyn emporium_payments::PaymentProvider>>,
+        settings: payments::PaymentSettings,
+    ) -> Self {
+        self.payments = Payments::new(self.store.clone(), self.orders.clone(), providers, settings);
         self
     }
 }

@@ -359,7 +359,7 @@ impl Orders {
     ) -> Result<OrderRecord> {
         loop {
             let order = self.store.order(id).await?.ok_or_else(not_found)?;
-            order.status.transition(to)?;
+            order.status.transition_for(to, order.payment_method, order.payment_status)?;
             let change = StatusChange {
                 from: order.status,
                 to,
@@ -393,35 +393,61 @@ impl Orders {
     /// Cancels unpaid orders left pending longer than `ttl`, returning their
     /// stock. Safe on several servers at once: each cancellation is
     /// conditional on the order still being pending, so exactly one wins.
+    /// (The server's sweep goes through `Payments::expire_unpaid`, which
+    /// also closes each order's checkout session first.)
     pub async fn expire_unpaid(&self, ttl: Duration) -> Result<u64> {
-        let placed_before = Timestamp::from_millis(Timestamp::now().millis() - ttl.as_millis() as i64);
-        let stale = self.store.stale_pending_orders(placed_before, 200).await?;
         let mut cancelled = 0;
-        let ctx = RequestContext::default();
-        for id in stale {
-            let change = StatusChange {
-                from: OrderStatus::Pending,
-                to: OrderStatus::Cancelled,
-                payment_status: emporium_domain::orders::PaymentStatus::Unpaid,
-                restock: true,
-                actor_id: None,
-                actor: "system".into(),
-                reason: Some("not paid in time".into()),
-                now: Timestamp::now(),
-                audit: ctx.audit(
-                    None,
-                    "order.status_changed",
-                    Some(("order", id.to_string())),
-                    json!({ "from": "pending", "to": "cancelled", "by": "system" }),
-                ),
-            };
-            if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
-                self.catalog_cache.invalidate();
-                self.mail_queued.notify_one();
+        for id in self.stale_unpaid(ttl).await? {
+            if self.expire_order(id).await? {
                 cancelled += 1;
             }
         }
         Ok(cancelled)
+    }
+
+    /// Unpaid pending orders older than `ttl`, oldest first (never manual ones).
+    pub async fn stale_unpaid(&self, ttl: Duration) -> Result<Vec<OrderId>> {
+        let placed_before = Timestamp::from_millis(Timestamp::now().millis() - ttl.as_millis() as i64);
+        Ok(self.store.stale_pending_orders(placed_before, 200).await?)
+    }
+
+    /// Cancels one unpaid order that is past its time, if it still is
+    /// pending and unpaid; true if this call cancelled it.
+    pub async fn expire_order(&self, id: OrderId) -> Result<bool> {
+        let ctx = RequestContext::default();
+        let change = StatusChange {
+            from: OrderStatus::Pending,
+            to: OrderStatus::Cancelled,
+            payment_status: emporium_domain::orders::PaymentStatus::Unpaid,
+            restock: true,
+            actor_id: None,
+            actor: "system".into(),
+            reason: Some("not paid in time".into()),
+            now: Timestamp::now(),
+            audit: ctx.audit(
+                None,
+                "order.status_changed",
+                Some(("order", id.to_string())),
+                json!({ "from": "pending", "to": "cancelled", "by": "system" }),
+            ),
+        };
+        if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
+            self.catalog_cache.invalidate();
+            self.mail_queued.notify_one();
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The stock an order holds changed outside this service (a payment revived it).
+    pub(crate) fn stock_changed(&self) {
+        self.catalog_cache.invalidate();
+    }
+
+    /// An order event was written outside this service (a payment applied),
+    /// and with it, perhaps, a mail: wake the sender.
+    pub(crate) fn event_recorded(&self) {
+        self.mail_queued.notify_one();
     }
 
     pub async fn purge_idempotency_keys(&self) -> Result<u64> {

@@ -21,6 +21,10 @@ mod orders {
 mod outbox {
     include!("../../store/backend/outbox.rs");
 }
+
+mod payments {
+    include!("../../store/backend/payments.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -135,6 +139,10 @@ impl PostgresStore {
 /// Claims skip rows another server's claim has locked, so several servers
 /// share the outbox without ever taking the same message.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
+/// Appended to the reads of an attempt and its order inside the payment
+/// rule: concurrent deliveries, on any server, queue on the attempt's row.
+const FOR_UPDATE: &str = " FOR UPDATE";
 
 /// Appended to a product read inside an edit: no sale or other edit can change
 /// the row until the edit commits.

@@ -25,6 +25,10 @@ mod orders {
 mod outbox {
     include!("../../store/backend/outbox.rs");
 }
+
+mod payments {
+    include!("../../store/backend/payments.rs");
+}
 mod cart_lines;
 mod checkout;
 
@@ -138,6 +142,10 @@ impl SqliteStore {
 /// Nothing to lock: the single write connection already serialises claims,
 /// so no two workers of this process can take the same message.
 const CLAIM_LOCK: &str = "";
+
+/// Nothing to lock: every payment change runs on the single write
+/// connection, one at a time, so the rule's reads cannot go stale.
+const FOR_UPDATE: &str = "";
 
 /// Nothing to lock: an edit runs on the single write connection, so no sale
 /// can change the row between its read and its write.

@@ -44,7 +44,7 @@ pub(crate) async fn record_order_event(conn: &mut Conn, order_id: i64, event: &O
 }
 
 /// An order with its items and, if asked, its events.
-async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
+pub(crate) async fn load_order(conn: &mut Conn, id: i64, with_events: bool) -> StoreResult<Option<OrderRecord>> {
     let Some(row) = sqlx::query_as::<_, OrderRow>(sql::SELECT_ORDER).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };

@@ -10,6 +10,7 @@ mod error;
 pub mod mail;
 pub mod orders;
 pub mod outbox;
+pub mod payments;
 
 pub use accounts::{
     AccountStore, NewSession, NewUser, ProfileChanges, RefreshOutcome, RemovalOutcome, RoleChangeOutcome,
@@ -27,13 +28,17 @@ pub use outbox::{
     ClaimedMail, Failure, MailFilter, MailRecord, MailStatus, OutboxStats, OutboxStore, PasswordReset, ResetRequest,
     ResetRequestOutcome, RetryOutcome,
 };
+pub use payments::{
+    Actor, ApplyOutcome, ApplyPayment, Effect, NewAttempt, NewRefund, Observed, PaymentRecord, PaymentStore,
+    ProviderEvent, RefundRecord, RefundResult, RefundStatus, StartOutcome, TestSession,
+};
 
 use async_trait::async_trait;
 
 /// Everything a running server needs from storage.
 #[async_trait]
 pub trait Store:
-    AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + OutboxStore + Send + Sync + 'static
+    AccountStore + AuditStore + CatalogStore + CartStore + OrderStore + OutboxStore + PaymentStore + Send + Sync + 'static
 {
     /// Which backend this is, for logs and `/ready`.
     fn backend(&self) -> &'static str;

@@ -7,6 +7,7 @@ use emporium_domain::ids::{CartId, OrderId, ProductId, UserId};
 use emporium_domain::money::{Money, Percent};
 use emporium_domain::orders::{OrderStatus, PaymentStatus, Totals};
 use emporium_domain::paging::Page;
+use emporium_domain::payments::PaymentMethod;
 use emporium_domain::time::Timestamp;
 
 use crate::{CartProduct, NewAuditEntry, StoreResult};
@@ -56,6 +57,7 @@ impl NewOrder {
             email: self.email.clone(),
             status: OrderStatus::Pending,
             payment_status: PaymentStatus::Unpaid,
+            payment_method: None,
             currency: self.currency.clone(),
             totals: self.totals,
             shipping_address: self.shipping_address.clone(),
@@ -161,6 +163,8 @@ pub struct OrderRecord {
     pub email: String,
     pub status: OrderStatus,
     pub payment_status: PaymentStatus,
+    /// How it is to be paid; set when its checkout starts.
+    pub payment_method: Option<PaymentMethod>,
     pub currency: String,
     pub totals: Totals,
     pub shipping_address: ShippingAddress,
@@ -229,7 +233,8 @@ pub trait OrderStore {
     /// Newest first, without events.
     async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;
     async fn change_order_status(&self, id: OrderId, change: &StatusChange) -> StoreResult<StatusOutcome>;
-    /// Unpaid pending orders placed before `placed_before`, oldest first.
+    /// Unpaid pending orders placed before `placed_before`, oldest first;
+    /// never one to be paid outside the site (`manual`).
     async fn stale_pending_orders(&self, placed_before: Timestamp, limit: u32) -> StoreResult<Vec<OrderId>>;
     async fn purge_idempotency_keys(&self, older_than: Timestamp) -> StoreResult<u64>;
 }

@@ -256,6 +256,7 @@ pub struct OrderRow {
     pub email: String,
     pub status: String,
     pub payment_status: String,
+    pub payment_method: Option<String>,
     pub currency: String,
     pub subtotal_minor: i64,
     pub discount_total_minor: i64,
@@ -341,6 +342,12 @@ impl OrderRow {
             email: self.email,
             status: status(&self.status)?,
             payment_status: PaymentStatus::parse(&self.payment_status).map_err(anyhow::Error::msg)?,
+            payment_method: self
+                .payment_method
+                .as_deref()
+                .map(emporium_domain::payments::PaymentMethod::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             currency: self.currency,
             totals: Totals {
                 subtotal: Money::from_minor(self.subtotal_minor),

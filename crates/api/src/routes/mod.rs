@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod emails;
 pub mod orders;
 pub mod password_reset;
+pub mod payments;
 pub mod system;

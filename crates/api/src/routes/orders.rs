@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(change_order_status))
 }
 
-fn order_id(raw: &str) -> Result<OrderId, Error> {
+pub(crate) fn order_id(raw: &str) -> Result<OrderId, Error> {
     raw.parse().map_err(|_| Error::NotFound("Order not found".into()))
 }
 
@@ -185,7 +185,7 @@ async fn list_orders(
 
 /// The signed-in caller, or a guest holding the order's access token. A
 /// caller with neither is no one an order could belong to.
-fn viewer(auth: MaybeAuth, token: Option<String>) -> Result<Viewer, Error> {
+pub(crate) fn viewer(auth: MaybeAuth, token: Option<String>) -> Result<Viewer, Error> {
     match (auth.0, token) {
         (Some(principal), _) => Ok(Viewer::Signed(principal)),
         (None, Some(token)) => Ok(Viewer::Guest { token }),
@@ -227,7 +227,8 @@ pub struct CancelRequest {
 }
 
 /// Cancel an order (owner, admin, or a guest with its order token) while it
-/// is pending, paid or processing; its stock goes back. Anyone else gets 404.
+/// is pending, paid or processing; its stock goes back and its live checkout
+/// session is closed at the provider. Anyone else gets 404.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest, params(("id" = String, Path),
         ("X-Order-Token" = Option<String>, Header, description = "a guest's order token"),
         ("token" = Option<String>, Query, description = "the same token, as in the order's link")),
@@ -250,7 +251,7 @@ async fn cancel_order(
     query_done?;
     body_done?;
     let token = header.or(from_body).or(from_query);
-    let order = state.services.orders.cancel(&viewer(auth, token)?, order_id(&id)?, &ip.context()).await?;
+    let order = state.services.payments.cancel_order(&viewer(auth, token)?, order_id(&id)?, &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&order), "Order cancelled successfully"))
 }
 

@@ -61,6 +61,8 @@ fn sending_to(url: String) -> impl FnOnce(&mut Config) {
         c.mail.shop_name = "Test Shop".into();
         // The mail gauges are read from a separate metrics address.
         c.metrics_bind = Some(([127, 0, 0, 1], 0).into());
+        // Links in mails point at the shop's front end.
+        c.payments.frontend_url = Some("http://shop.test".into());
     }
 }
 

@@ -14,4 +14,6 @@ mod hardening;
 mod limits;
 mod mail;
 mod orders;
+mod payments;
+mod providers;
 mod servers;

@@ -63,3 +63,4 @@ pub const AUDIT_FILTER: &str = "($1 IS NULL OR action = $1) AND ($2 IS NULL OR a
 pub mod catalog;
 pub mod orders;
 pub mod outbox;
+pub mod payments;

@@ -60,9 +60,9 @@ pub const INSERT_ORDER: &str = "INSERT INTO orders (user_id, email, email_key, s
 pub const INSERT_ORDER_ITEM: &str = "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_minor, discount_bp, \
      unit_sell_price_minor, line_total_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub const INSERT_ORDER_EVENT: &str = "INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const ORDER_COLUMNS: &str = "id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, total_minor, \
+pub const ORDER_COLUMNS: &str = "id, user_id, email, status, payment_status, payment_method, currency, subtotal_minor, discount_total_minor, total_minor, \
      shipping_address, notes, access_token_hash, created_at, updated_at, version";
-pub const SELECT_ORDER: &str = "SELECT id, user_id, email, status, payment_status, currency, subtotal_minor, discount_total_minor, \
+pub const SELECT_ORDER: &str = "SELECT id, user_id, email, status, payment_status, payment_method, currency, subtotal_minor, discount_total_minor, \
      total_minor, shipping_address, notes, access_token_hash, created_at, updated_at, version FROM orders WHERE id = $1";
 pub const ITEM_COLUMNS: &str =
     "order_id, product_id, name, quantity, unit_price_minor, discount_bp, unit_sell_price_minor, line_total_minor";
@@ -80,6 +80,7 @@ pub const SELECT_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 pub const SELECT_ITEM_QUANTITIES: &str =
     "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id";
 pub const STALE_PENDING: &str = "SELECT id FROM orders WHERE status = 'pending' AND payment_status = 'unpaid' AND created_at < $1 \
+     AND (payment_method IS NULL OR payment_method <> 'manual') \
      ORDER BY created_at, id LIMIT $2";
 pub const PURGE_CLAIMS: &str = "DELETE FROM idempotency_keys WHERE created_at < $1";
 /// Keeps an account's orders for the books, without the person in them.
