@@ -566,6 +566,7 @@ mod tests {
             success_url: "https://shop.example/ok".into(),
             cancel_url: "https://shop.example/cart".into(),
             expires_at: 0,
+            created_at: 1_700_000_000,
         };
         let body = order_body(&request).unwrap();
         let unit = &body["purchase_units"][0];

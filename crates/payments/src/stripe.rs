@@ -196,13 +196,19 @@ fn precision(currency: &str) -> Result<Precision, ProviderError> {
 }
 
 /// Stripe's bounds for `expires_at`, with a margin so a request that takes a
-/// few seconds is still inside them when Stripe checks.
-fn clamp_expiry(requested: i64, now: i64) -> i64 {
-    requested.clamp(now + MIN_EXPIRY_SECS + EXPIRY_MARGIN_SECS, now + MAX_EXPIRY_SECS - EXPIRY_MARGIN_SECS)
+/// few seconds is still inside them when Stripe checks. Measured from the
+/// attempt's creation, not from now: the idempotency key is the attempt's,
+/// and Stripe refuses a key reused with other parameters, so a retry must
+/// send the very same `expires_at`. A retry later than the margin after the
+/// attempt was created may fall below Stripe's 30 minutes; Stripe then
+/// refuses it, which is the answer a retry that late deserves anyway.
+fn clamp_expiry(requested: i64, created_at: i64) -> i64 {
+    requested
+        .clamp(created_at + MIN_EXPIRY_SECS + EXPIRY_MARGIN_SECS, created_at + MAX_EXPIRY_SECS - EXPIRY_MARGIN_SECS)
 }
 
 /// The form body of `POST /v1/checkout/sessions`.
-fn session_form(request: &CheckoutRequest, now: i64) -> Result<Vec<(String, String)>, ProviderError> {
+fn session_form(request: &CheckoutRequest) -> Result<Vec<(String, String)>, ProviderError> {
     request.check_lines()?;
     let precision = precision(&request.currency)?;
     let currency = request.currency.to_ascii_lowercase();
@@ -213,7 +219,7 @@ fn session_form(request: &CheckoutRequest, now: i64) -> Result<Vec<(String, Stri
         ("metadata[payment_id]".into(), request.payment_id.clone()),
         ("success_url".into(), request.success_url.clone()),
         ("cancel_url".into(), request.cancel_url.clone()),
-        ("expires_at".into(), clamp_expiry(request.expires_at, now).to_string()),
+        ("expires_at".into(), clamp_expiry(request.expires_at, request.created_at).to_string()),
     ];
     if let Some(email) = &request.customer_email {
         form.push(("customer_email".into(), email.clone()));
@@ -331,7 +337,7 @@ impl PaymentProvider for StripeProvider {
 
     async fn create_session(&self, request: &CheckoutRequest) -> Result<Session, ProviderError> {
         const WHAT: &str = "creating a Stripe checkout session";
-        let form = session_form(request, wire::unix_now())?;
+        let form = session_form(request)?;
         let call = self
             .request(reqwest::Method::POST, &["v1", "checkout", "sessions"])
             .header("Idempotency-Key", format!("emporium-{}-create", request.payment_id))
@@ -544,20 +550,21 @@ mod tests {
             success_url: "https://shop.example/ok".into(),
             cancel_url: "https://shop.example/cart".into(),
             expires_at: 0,
+            created_at: 1_700_000_000,
         }
     }
 
     #[test]
     fn the_form_carries_minor_units_and_a_window_stripe_accepts() {
         let now = 1_700_000_000;
-        let form = session_form(&request("JPY", 150_000, 2), now).unwrap();
+        let form = session_form(&request("JPY", 150_000, 2)).unwrap();
         let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         assert_eq!(get("line_items[0][price_data][unit_amount]"), Some("1500"));
         assert_eq!(get("line_items[0][price_data][currency]"), Some("jpy"));
         assert_eq!(get("expires_at"), Some((now + 31 * 60).to_string().as_str()));
         let mut late = request("USD", 100, 1);
         late.expires_at = now + 7 * 24 * 3600;
-        let form = session_form(&late, now).unwrap();
+        let form = session_form(&late).unwrap();
         assert!(form.contains(&("expires_at".into(), (now + 24 * 3600 - 60).to_string())));
     }
 
@@ -565,8 +572,8 @@ mod tests {
     fn a_form_that_would_take_another_amount_is_not_sent() {
         let mut wrong = request("USD", 100, 2);
         wrong.amount = Money::from_minor(150);
-        assert!(matches!(session_form(&wrong, 0), Err(ProviderError::Rejected(_))));
-        assert!(matches!(session_form(&request("JPY", 10_050, 1), 0), Err(ProviderError::Rejected(_))));
+        assert!(matches!(session_form(&wrong), Err(ProviderError::Rejected(_))));
+        assert!(matches!(session_form(&request("JPY", 10_050, 1)), Err(ProviderError::Rejected(_))));
     }
 
     #[test]
