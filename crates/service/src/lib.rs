@@ -85,12 +85,13 @@ impl Services {
         currency: String,
         catalog_cache_ttl: std::time::Duration,
     ) -> Self {
+        let order_tokens = tokens::OrderTokenKey::derive(&auth.jwt_secret);
         let accounts = Accounts::new(store.clone(), auth);
         let admin = Admin::new(store.clone());
         let cache = Arc::new(read_cache::CatalogCache::new(catalog_cache_ttl));
         let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
-        let orders = Orders::new(store.clone(), currency, cache);
+        let orders = Orders::new(store.clone(), currency, cache, order_tokens);
         Self { store, accounts, admin, catalog, carts, orders }
     }
 
