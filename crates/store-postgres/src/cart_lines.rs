@@ -64,7 +64,8 @@ SELECT id AS product_id, COALESCE((SELECT quantity FROM put), 0) AS quantity, na
 FROM product";
 
 /// `$3` the change, `$4` the most per line; only to a quantity above 0
-/// (taking it lower removes the line instead).
+/// (taking it lower removes the line instead). A decrease is always allowed:
+/// it asks for less of what may no longer be in stock, or bought at all.
 const CHANGE_CART_LINE_BY: &str = "\
 WITH product AS (
     SELECT id, name, price_minor, discount_bp, images, stock, available, (deleted_at IS NOT NULL) AS deleted
@@ -72,7 +73,7 @@ WITH product AS (
 ), put AS (
     UPDATE cart_items SET quantity = quantity + $3
     WHERE cart_id = $1 AND product_id = $2 AND quantity + $3 > 0 AND quantity + $3 <= $4
-        AND quantity + $3 <= (SELECT stock FROM product WHERE NOT deleted AND available)
+        AND ($3 < 0 OR quantity + $3 <= (SELECT stock FROM product WHERE NOT deleted AND available))
     RETURNING quantity
 )
 SELECT id AS product_id, COALESCE((SELECT quantity FROM put), 0) AS quantity, name, price_minor, discount_bp,

@@ -11,6 +11,7 @@ use crate::harness::{Backend, Reply, TestApp};
 crate::on_both_backends!(
     concurrent_relative_changes_all_count,
     a_change_past_stock_is_refused_and_changes_nothing,
+    a_line_can_always_be_lowered,
     concurrent_adds_of_one_product_all_count,
     the_cart_refuses_its_101st_line,
     concurrent_adds_cannot_make_a_101st_line,
@@ -61,6 +62,41 @@ async fn concurrent_relative_changes_all_count(app: &TestApp) {
     let removed = app.patch(&path, Some(&user), json!({ "change": -5 })).await;
     assert_eq!((removed.status, removed.body["data"]["items"].clone()), (StatusCode::OK, json!([])));
     app.patch(&path, Some(&user), json!({ "change": 1 })).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+/// Asking for less is never refused: not when the stock fell below the line,
+/// nor when the product was made unavailable or deleted; down to removal.
+async fn a_line_can_always_be_lowered(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let user = app.user_token("john").await;
+    let (shrunk, hidden, gone) = (
+        product(app, &admin, "Vase", 5).await,
+        product(app, &admin, "Rug", 5).await,
+        product(app, &admin, "Bowl", 5).await,
+    );
+    for id in [&shrunk, &hidden, &gone] {
+        let added = app.post("/api/v1/cart/items", Some(&user), json!({ "productId": id, "quantity": 5 })).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    }
+    let changed = app.patch(&format!("/api/v1/products/{shrunk}"), Some(&admin), json!({ "stock": 3 })).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let changed = app.patch(&format!("/api/v1/products/{hidden}"), Some(&admin), json!({ "available": false })).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let deleted = app.delete(&format!("/api/v1/products/{gone}"), Some(&admin), None).await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    for id in [&shrunk, &hidden, &gone] {
+        let lowered = app.patch(&format!("/api/v1/cart/items/{id}"), Some(&user), json!({ "change": -1 })).await;
+        assert_eq!(lowered.status, StatusCode::OK, "{}", lowered.body);
+        assert_eq!(line_quantity(&lowered.body, id), Some(4));
+        let removed = app.patch(&format!("/api/v1/cart/items/{id}"), Some(&user), json!({ "change": -4 })).await;
+        assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+        assert_eq!(line_quantity(&removed.body, id), None);
+    }
+    // Growing stays checked.
+    app.post("/api/v1/cart/items", Some(&user), json!({ "productId": shrunk, "quantity": 3 })).await;
+    app.patch(&format!("/api/v1/cart/items/{shrunk}"), Some(&user), json!({ "change": 1 }))
+        .await
+        .assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
 }
 
 /// A change past the stock is refused with nothing changed, however many
