@@ -116,6 +116,8 @@ pub struct PayPalProvider {
     client_id: String,
     client_secret: String,
     token: Mutex<Option<CachedToken>>,
+    /// Bounds getting a token as a whole, the wait for the lock included.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PayPalProvider {
@@ -334,10 +336,20 @@ impl PayPalProvider {
             client_id: config.client_id,
             client_secret: config.client_secret,
             token: Mutex::new(None),
+            timeout: config.timeout,
         })
     }
 
+    /// The cached token, or a fresh one. One fetch at a time holds the lock,
+    /// so the others reuse its token; the whole wait is bounded by the
+    /// timeout, or behind a stalled fetch the Nth caller would wait N times it.
     async fn token(&self) -> Result<String, ProviderError> {
+        tokio::time::timeout(self.timeout, self.cached_or_fetched_token()).await.unwrap_or_else(|_| {
+            Err(ProviderError::Unavailable("getting a PayPal access token: the provider did not answer in time".into()))
+        })
+    }
+
+    async fn cached_or_fetched_token(&self) -> Result<String, ProviderError> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref()
             && Instant::now() < token.fresh_until
