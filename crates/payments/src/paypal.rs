@@ -180,11 +180,7 @@ fn paypal_error(status: StatusCode, body: &[u8], what: &str) -> ProviderError {
 }
 
 fn precision(currency: &str) -> Result<Precision, ProviderError> {
-    match currency::paypal_precision(currency) {
-        Ok(Some(precision)) => Ok(precision),
-        Ok(None) => Err(ProviderError::Rejected(format!("PayPal does not take payments in {currency}"))),
-        Err(e) => Err(ProviderError::Rejected(e.to_string())),
-    }
+    currency::precision(currency::Rules::PayPal, currency)
 }
 
 fn amount_json(amount: Money, currency: &str, precision: Precision) -> Result<serde_json::Value, ProviderError> {

@@ -192,7 +192,7 @@ fn stripe_error(status: StatusCode, body: &[u8], what: &str) -> ProviderError {
 }
 
 fn precision(currency: &str) -> Result<Precision, ProviderError> {
-    currency::stripe_precision(currency).map_err(|e| ProviderError::Rejected(e.to_string()))
+    currency::precision(currency::Rules::Stripe, currency)
 }
 
 /// Stripe's bounds for `expires_at`, with a margin so a request that takes a
