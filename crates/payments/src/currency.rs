@@ -90,6 +90,25 @@ pub fn paypal_precision(code: &str) -> Result<Option<Precision>, CurrencyError> 
     }))
 }
 
+/// Whose rules say how a currency is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rules {
+    Stripe,
+    PayPal,
+}
+
+/// `currency`'s precision under `rules`, or the refusal an adapter answers
+/// with when the provider cannot take a payment in it.
+pub(crate) fn precision(rules: Rules, currency: &str) -> Result<Precision, crate::ProviderError> {
+    let rejected = |e: CurrencyError| crate::ProviderError::Rejected(e.to_string());
+    match rules {
+        Rules::Stripe => stripe_precision(currency).map_err(rejected),
+        Rules::PayPal => paypal_precision(currency)
+            .map_err(rejected)?
+            .ok_or_else(|| crate::ProviderError::Rejected(format!("PayPal does not take payments in {currency}"))),
+    }
+}
+
 fn not_representable(amount: Money, currency: &str) -> CurrencyError {
     CurrencyError::NotRepresentable { amount: amount.to_string(), currency: currency.to_ascii_uppercase() }
 }
@@ -171,6 +190,17 @@ pub fn parse_decimal(value: &str, currency: &str) -> Result<Money, CurrencyError
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_precision_answers_for_either_provider_and_refuses_what_it_cannot_take() {
+        use crate::ProviderError;
+        assert_eq!(precision(Rules::Stripe, "jpy").unwrap(), Precision { exponent: 0, step: 1 });
+        assert_eq!(precision(Rules::PayPal, "USD").unwrap(), Precision { exponent: 2, step: 1 });
+        assert!(matches!(precision(Rules::Stripe, "US"), Err(ProviderError::Rejected(_))));
+        assert!(
+            matches!(precision(Rules::PayPal, "KWD"), Err(ProviderError::Rejected(m)) if m.contains("PayPal does not take"))
+        );
+    }
+
     use super::*;
 
     fn m(hundredths: i64) -> Money {

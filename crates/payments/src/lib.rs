@@ -65,6 +65,11 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
     /// Unix seconds after which the session must no longer accept payment.
     pub expires_at: i64,
+    /// Unix seconds when our payment attempt was created; fixed for the
+    /// attempt. Whatever an adapter derives from time (Stripe's clamped
+    /// `expires_at`) is derived from this, so every retry under the
+    /// attempt's idempotency key sends identical parameters.
+    pub created_at: i64,
 }
 
 impl CheckoutRequest {

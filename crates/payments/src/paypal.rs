@@ -116,6 +116,8 @@ pub struct PayPalProvider {
     client_id: String,
     client_secret: String,
     token: Mutex<Option<CachedToken>>,
+    /// Bounds getting a token as a whole, the wait for the lock included.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PayPalProvider {
@@ -178,11 +180,7 @@ fn paypal_error(status: StatusCode, body: &[u8], what: &str) -> ProviderError {
 }
 
 fn precision(currency: &str) -> Result<Precision, ProviderError> {
-    match currency::paypal_precision(currency) {
-        Ok(Some(precision)) => Ok(precision),
-        Ok(None) => Err(ProviderError::Rejected(format!("PayPal does not take payments in {currency}"))),
-        Err(e) => Err(ProviderError::Rejected(e.to_string())),
-    }
+    currency::precision(currency::Rules::PayPal, currency)
 }
 
 fn amount_json(amount: Money, currency: &str, precision: Precision) -> Result<serde_json::Value, ProviderError> {
@@ -334,10 +332,20 @@ impl PayPalProvider {
             client_id: config.client_id,
             client_secret: config.client_secret,
             token: Mutex::new(None),
+            timeout: config.timeout,
         })
     }
 
+    /// The cached token, or a fresh one. One fetch at a time holds the lock,
+    /// so the others reuse its token; the whole wait is bounded by the
+    /// timeout, or behind a stalled fetch the Nth caller would wait N times it.
     async fn token(&self) -> Result<String, ProviderError> {
+        tokio::time::timeout(self.timeout, self.cached_or_fetched_token()).await.unwrap_or_else(|_| {
+            Err(ProviderError::Unavailable("getting a PayPal access token: the provider did not answer in time".into()))
+        })
+    }
+
+    async fn cached_or_fetched_token(&self) -> Result<String, ProviderError> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref()
             && Instant::now() < token.fresh_until
@@ -566,6 +574,7 @@ mod tests {
             success_url: "https://shop.example/ok".into(),
             cancel_url: "https://shop.example/cart".into(),
             expires_at: 0,
+            created_at: 1_700_000_000,
         };
         let body = order_body(&request).unwrap();
         let unit = &body["purchase_units"][0];

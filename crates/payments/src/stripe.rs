@@ -192,17 +192,23 @@ fn stripe_error(status: StatusCode, body: &[u8], what: &str) -> ProviderError {
 }
 
 fn precision(currency: &str) -> Result<Precision, ProviderError> {
-    currency::stripe_precision(currency).map_err(|e| ProviderError::Rejected(e.to_string()))
+    currency::precision(currency::Rules::Stripe, currency)
 }
 
 /// Stripe's bounds for `expires_at`, with a margin so a request that takes a
-/// few seconds is still inside them when Stripe checks.
-fn clamp_expiry(requested: i64, now: i64) -> i64 {
-    requested.clamp(now + MIN_EXPIRY_SECS + EXPIRY_MARGIN_SECS, now + MAX_EXPIRY_SECS - EXPIRY_MARGIN_SECS)
+/// few seconds is still inside them when Stripe checks. Measured from the
+/// attempt's creation, not from now: the idempotency key is the attempt's,
+/// and Stripe refuses a key reused with other parameters, so a retry must
+/// send the very same `expires_at`. A retry later than the margin after the
+/// attempt was created may fall below Stripe's 30 minutes; Stripe then
+/// refuses it, which is the answer a retry that late deserves anyway.
+fn clamp_expiry(requested: i64, created_at: i64) -> i64 {
+    requested
+        .clamp(created_at + MIN_EXPIRY_SECS + EXPIRY_MARGIN_SECS, created_at + MAX_EXPIRY_SECS - EXPIRY_MARGIN_SECS)
 }
 
 /// The form body of `POST /v1/checkout/sessions`.
-fn session_form(request: &CheckoutRequest, now: i64) -> Result<Vec<(String, String)>, ProviderError> {
+fn session_form(request: &CheckoutRequest) -> Result<Vec<(String, String)>, ProviderError> {
     request.check_lines()?;
     let precision = precision(&request.currency)?;
     let currency = request.currency.to_ascii_lowercase();
@@ -213,7 +219,7 @@ fn session_form(request: &CheckoutRequest, now: i64) -> Result<Vec<(String, Stri
         ("metadata[payment_id]".into(), request.payment_id.clone()),
         ("success_url".into(), request.success_url.clone()),
         ("cancel_url".into(), request.cancel_url.clone()),
-        ("expires_at".into(), clamp_expiry(request.expires_at, now).to_string()),
+        ("expires_at".into(), clamp_expiry(request.expires_at, request.created_at).to_string()),
     ];
     if let Some(email) = &request.customer_email {
         form.push(("customer_email".into(), email.clone()));
@@ -331,7 +337,7 @@ impl PaymentProvider for StripeProvider {
 
     async fn create_session(&self, request: &CheckoutRequest) -> Result<Session, ProviderError> {
         const WHAT: &str = "creating a Stripe checkout session";
-        let form = session_form(request, wire::unix_now())?;
+        let form = session_form(request)?;
         let call = self
             .request(reqwest::Method::POST, &["v1", "checkout", "sessions"])
             .header("Idempotency-Key", format!("emporium-{}-create", request.payment_id))
@@ -487,6 +493,21 @@ mod tests {
     const SECRET: &str = "whsec_test_secret";
     const BODY: &[u8] = br#"{"id":"evt_1","type":"checkout.session.completed","data":{"object":{"id":"cs_1","object":"checkout.session"}}}"#;
 
+    /// The digest was computed outside Rust, so this does not check the
+    /// adapter against itself:
+    /// `printf '%s' "1700000000.$BODY" | openssl dgst -sha256 -hmac whsec_test_secret`
+    /// (and the same from Python's `hmac`).
+    const KNOWN_V1: &str = "54f5e980ff6b49f650e1821a9bc1e06053bf85082393e0b64aca736d845fff1d";
+
+    #[test]
+    fn a_signature_computed_outside_rust_verifies_and_is_what_we_would_sign() {
+        let header = format!("t=1700000000,v1={KNOWN_V1}");
+        assert_eq!(verify_signature(&header, BODY, SECRET, 1_700_000_100), Ok(()));
+        assert_eq!(signature_header(BODY, SECRET, 1_700_000_000), header);
+        let other = format!("t=1700000000,v1={}", KNOWN_V1.replace("54f5", "54f6"));
+        assert_eq!(verify_signature(&other, BODY, SECRET, 1_700_000_100), Err(WebhookError::BadSignature));
+    }
+
     #[test]
     fn a_signature_made_as_stripe_makes_it_verifies() {
         let header = signature_header(BODY, SECRET, 1_700_000_000);
@@ -544,20 +565,21 @@ mod tests {
             success_url: "https://shop.example/ok".into(),
             cancel_url: "https://shop.example/cart".into(),
             expires_at: 0,
+            created_at: 1_700_000_000,
         }
     }
 
     #[test]
     fn the_form_carries_minor_units_and_a_window_stripe_accepts() {
         let now = 1_700_000_000;
-        let form = session_form(&request("JPY", 150_000, 2), now).unwrap();
+        let form = session_form(&request("JPY", 150_000, 2)).unwrap();
         let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         assert_eq!(get("line_items[0][price_data][unit_amount]"), Some("1500"));
         assert_eq!(get("line_items[0][price_data][currency]"), Some("jpy"));
         assert_eq!(get("expires_at"), Some((now + 31 * 60).to_string().as_str()));
         let mut late = request("USD", 100, 1);
         late.expires_at = now + 7 * 24 * 3600;
-        let form = session_form(&late, now).unwrap();
+        let form = session_form(&late).unwrap();
         assert!(form.contains(&("expires_at".into(), (now + 24 * 3600 - 60).to_string())));
     }
 
@@ -565,8 +587,8 @@ mod tests {
     fn a_form_that_would_take_another_amount_is_not_sent() {
         let mut wrong = request("USD", 100, 2);
         wrong.amount = Money::from_minor(150);
-        assert!(matches!(session_form(&wrong, 0), Err(ProviderError::Rejected(_))));
-        assert!(matches!(session_form(&request("JPY", 10_050, 1), 0), Err(ProviderError::Rejected(_))));
+        assert!(matches!(session_form(&wrong), Err(ProviderError::Rejected(_))));
+        assert!(matches!(session_form(&request("JPY", 10_050, 1)), Err(ProviderError::Rejected(_))));
     }
 
     #[test]

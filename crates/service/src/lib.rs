@@ -91,13 +91,14 @@ impl Services {
         currency: String,
         catalog_cache_ttl: std::time::Duration,
     ) -> Self {
+        let order_tokens = tokens::OrderTokenKey::derive(&auth.jwt_secret);
         let mail_queued = Arc::new(tokio::sync::Notify::new());
         let accounts = Accounts::new(store.clone(), auth, mail_queued.clone());
         let admin = Admin::new(store.clone());
         let cache = Arc::new(read_cache::CatalogCache::new(catalog_cache_ttl));
         let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
-        let orders = Orders::new(store.clone(), currency, cache, mail_queued.clone());
+        let orders = Orders::new(store.clone(), currency, cache, mail_queued.clone(), order_tokens);
         let outbox = Outbox::new(store.clone(), mail_queued);
         let payments = Payments::new(store.clone(), orders.clone(), Vec::new(), payments::PaymentSettings::default());
         Self { store, accounts, admin, catalog, carts, orders, outbox, payments }

@@ -53,8 +53,8 @@ pub struct Placed {
     pub order: OrderRecord,
     pub replayed: bool,
     /// A guest order's access token, for the buyer: the only time it is
-    /// known in plaintext. A replay hands out a fresh one, which replaces
-    /// the earlier (see `Orders::replay`).
+    /// given out. A replay of a keyed request gives the same one again (see
+    /// `Orders::replay`).
     pub access_token: Option<String>,
 }
 
@@ -66,6 +66,8 @@ pub struct Orders {
     catalog_cache: Arc<CatalogCache>,
     /// Every order event queues a mail (in the store); this wakes the sender.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// Derives a keyed guest order's access token (see `Orders::replay`).
+    order_tokens: tokens::OrderTokenKey,
 }
 
 fn not_found() -> Error {
@@ -112,8 +114,9 @@ impl Orders {
         currency: String,
         catalog_cache: Arc<CatalogCache>,
         mail_queued: Arc<tokio::sync::Notify>,
+        order_tokens: tokens::OrderTokenKey,
     ) -> Self {
-        Self { store, currency, catalog_cache, mail_queued }
+        Self { store, currency, catalog_cache, mail_queued, order_tokens }
     }
 
     /// The store's one currency (ISO 4217).
@@ -149,7 +152,13 @@ impl Orders {
             Some(p) => format!("user:{}", p.user_id),
             None => format!("guest:{}", email.to_lowercase()),
         };
-        let access_token = principal.is_none().then(tokens::order_access_token);
+        // A guest's token for a keyed request is derived from the request, so
+        // a retry can give it again; without a key there is no retry to serve.
+        let access_token = match (principal, &request.idempotency_key) {
+            (Some(_), _) => None,
+            (None, Some(key)) => Some(self.order_tokens.order_token(&scope, key, &request.request_hash)),
+            (None, None) => Some(tokens::order_access_token()),
+        };
         let mut order = NewOrder {
             user_id: principal.map(|p| p.user_id),
             email,
@@ -175,7 +184,7 @@ impl Orders {
         if let Some(claim) = &order.idempotency
             && let Some(earlier) = self.store.earlier_order(claim).await?
         {
-            return self.replay(earlier).await;
+            return self.replay(earlier, claim);
         }
         let mut attempt = 1;
         loop {
@@ -192,7 +201,7 @@ impl Orders {
                 // nothing this one wrote remains. Answer with that order.
                 (Err(StoreError::UniqueViolation), Some(claim)) => {
                     let earlier = self.store.earlier_order(claim).await?;
-                    return self.replay(earlier.ok_or_else(|| anyhow::anyhow!("a claimed key has no order"))?).await;
+                    return self.replay(earlier.ok_or_else(|| anyhow::anyhow!("a claimed key has no order"))?, claim);
                 }
                 (outcome, _) => outcome?,
             };
@@ -218,23 +227,24 @@ impl Orders {
     /// The answer to a request whose key already stands for an order.
     ///
     /// A guest retries because the first answer, and the access token in it,
-    /// may never have arrived; the token exists only as a hash, so it cannot
-    /// be given again. The replay gives a fresh token instead and replaces the
-    /// stored hash, so the earlier token stops working: whoever can replay
-    /// the exact request (same e-mail, `Idempotency-Key` and body) is the
-    /// buyer, and one token per order stays valid.
-    async fn replay(&self, earlier: EarlierOrder) -> Result<Placed> {
+    /// may never have arrived. A keyed guest order's token is derived from the
+    /// request and the server's secret, so the replay gives that same token
+    /// again: nothing rotates, and a double-click leaves both answers' token
+    /// working. Only if the derivation no longer matches the stored hash (the
+    /// JWT secret changed since) is no token given.
+    fn replay(&self, earlier: EarlierOrder, claim: &IdempotencyClaim) -> Result<Placed> {
         match earlier {
-            EarlierOrder::Same(mut order) => {
-                let mut access_token = None;
-                if order.user_id.is_none() {
-                    let token = tokens::order_access_token();
-                    let hash = tokens::hash_token(&token);
-                    if self.store.replace_order_access_token(order.id, &hash).await? {
-                        order.access_token_hash = Some(hash);
-                        access_token = Some(token);
-                    }
-                }
+            EarlierOrder::Same(order) => {
+                let access_token = order
+                    .user_id
+                    .is_none()
+                    .then(|| self.order_tokens.order_token(&claim.scope, &claim.key, &claim.request_hash))
+                    .filter(|token| {
+                        order
+                            .access_token_hash
+                            .as_deref()
+                            .is_some_and(|hash| tokens::secrets_match(hash, &tokens::hash_token(token)))
+                    });
                 Ok(Placed { order: *order, replayed: true, access_token })
             }
             EarlierOrder::OtherRequest => {

@@ -268,6 +268,8 @@ impl Payments {
             success_url,
             cancel_url,
             expires_at: payment.expires_at.map(Timestamp::unix_secs).unwrap_or_else(|| Timestamp::now().unix_secs()),
+            // Fixed for the attempt, so every retry sends the same parameters.
+            created_at: payment.created_at.unix_secs(),
         }
     }
 

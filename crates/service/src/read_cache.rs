@@ -132,17 +132,19 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_entry_is_reloaded_by_one_request_while_others_keep_it() {
-        let cache = CatalogCache::new(Duration::from_millis(20));
+        // The cache reads the wall clock, so the windows are wide enough that
+        // a loaded machine's scheduling delays (tens of ms) cannot cross them.
+        let cache = CatalogCache::new(Duration::from_millis(400));
         let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
         cache.listings.get_or_load("k".into(), load(1)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
         // The first request after expiry claims the reload...
         let entry = cache.listings.entries.get("k").unwrap();
         assert!(entry.refreshing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok());
         // ...so a second one is served the previous value instead of loading.
         assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1);
         // Once it is much older than the TTL, it is never served.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3);
     }
 

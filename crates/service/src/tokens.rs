@@ -129,6 +129,43 @@ pub fn order_access_token() -> String {
     rand::rngs::OsRng.sample_iter(&Alphanumeric).take(43).map(char::from).collect()
 }
 
+/// The key guest order tokens of keyed requests are derived with: an HMAC
+/// of a fixed label under the JWT signing secret, so the signing key itself
+/// is never used for anything but JWTs.
+#[derive(Clone)]
+pub struct OrderTokenKey([u8; 32]);
+
+impl OrderTokenKey {
+    pub fn derive(jwt_secret: &Secret) -> Self {
+        Self(hmac_sha256(jwt_secret.expose().as_bytes(), &[b"emporium guest order token v1"]))
+    }
+
+    /// The access token of the guest order placed by the request `scope`,
+    /// `key` and `request_hash` name: the same for every retry of that
+    /// request, and unguessable without the server's secret. 64 hex digits.
+    pub fn order_token(&self, scope: &str, key: &str, request_hash: &str) -> String {
+        hex::encode(hmac_sha256(&self.0, &[scope.as_bytes(), key.as_bytes(), request_hash.as_bytes()]))
+    }
+}
+
+impl std::fmt::Debug for OrderTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OrderTokenKey([redacted])")
+    }
+}
+
+/// HMAC-SHA256 over `parts`, each prefixed with its length so that no two
+/// different lists of parts give the same input.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// Whether two secrets are equal, in time that does not depend on where
 /// they differ (or, as both are hashed first, on their lengths).
 pub fn secrets_match(a: &str, b: &str) -> bool {
@@ -147,6 +184,19 @@ mod tests {
             refresh_token_ttl: Duration::from_secs(3600),
             reset_token_ttl: Duration::from_secs(1800),
         })
+    }
+
+    #[test]
+    fn a_keyed_order_token_is_the_same_for_the_same_request_and_differs_otherwise() {
+        let key = OrderTokenKey::derive(&Secret::new("a-secret-of-at-least-32-bytes-long!!"));
+        let token = key.order_token("guest:a@example.com", "k1", "h1");
+        assert_eq!(token, key.order_token("guest:a@example.com", "k1", "h1"));
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, key.order_token("guest:a@example.com", "k2", "h1"));
+        assert_ne!(token, key.order_token("guest:a@example.com", "k1", "h2"));
+        assert_ne!(key.order_token("ab", "c", "h"), key.order_token("a", "bc", "h"));
+        let other = OrderTokenKey::derive(&Secret::new("another-secret-of-at-least-32-bytes"));
+        assert_ne!(token, other.order_token("guest:a@example.com", "k1", "h1"));
     }
 
     #[test]

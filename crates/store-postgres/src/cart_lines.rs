@@ -11,6 +11,9 @@
 //! `Add` first locks the cart's row, and counts in a statement begun after
 //! the lock is held (each statement of a READ COMMITTED transaction takes a
 //! fresh snapshot); every statement that can make a line takes that lock.
+//! Growing a line that is already there makes none, so an `Add` first tries
+//! that alone, in one statement; only when no line grew (there is none, or
+//! its guard refused) does it take the lock and upsert, which decides then.
 
 use emporium_domain::ids::{CartId, ProductId};
 use emporium_domain::orders::{MAX_ORDER_LINES, MAX_QUANTITY};
@@ -43,8 +46,26 @@ SELECT id AS product_id, COALESCE((SELECT quantity FROM put), 0) AS quantity, na
     images, stock, available, deleted, EXISTS (SELECT 1 FROM put) AS put
 FROM product";
 
+/// `$3` how many to add, `$4` the most per line: an existing line grows
+/// while the product is live, available and has the stock for its new
+/// quantity. Never makes a line, so it needs no lock on the cart.
+const GROW_CART_LINE: &str = "\
+WITH product AS (
+    SELECT id, name, price_minor, discount_bp, images, stock, available, (deleted_at IS NOT NULL) AS deleted
+    FROM products WHERE id = $2
+), put AS (
+    UPDATE cart_items SET quantity = quantity + $3
+    WHERE cart_id = $1 AND product_id = $2 AND quantity + $3 <= $4
+        AND quantity + $3 <= (SELECT stock FROM product WHERE NOT deleted AND available)
+    RETURNING quantity
+)
+SELECT id AS product_id, COALESCE((SELECT quantity FROM put), 0) AS quantity, name, price_minor, discount_bp,
+    images, stock, available, deleted, EXISTS (SELECT 1 FROM put) AS put
+FROM product";
+
 /// `$3` the change, `$4` the most per line; only to a quantity above 0
-/// (taking it lower removes the line instead).
+/// (taking it lower removes the line instead). A decrease is always allowed:
+/// it asks for less of what may no longer be in stock, or bought at all.
 const CHANGE_CART_LINE_BY: &str = "\
 WITH product AS (
     SELECT id, name, price_minor, discount_bp, images, stock, available, (deleted_at IS NOT NULL) AS deleted
@@ -52,7 +73,7 @@ WITH product AS (
 ), put AS (
     UPDATE cart_items SET quantity = quantity + $3
     WHERE cart_id = $1 AND product_id = $2 AND quantity + $3 > 0 AND quantity + $3 <= $4
-        AND quantity + $3 <= (SELECT stock FROM product WHERE NOT deleted AND available)
+        AND ($3 < 0 OR quantity + $3 <= (SELECT stock FROM product WHERE NOT deleted AND available))
     RETURNING quantity
 )
 SELECT id AS product_id, COALESCE((SELECT quantity FROM put), 0) AS quantity, name, price_minor, discount_bp,
@@ -87,19 +108,33 @@ pub(crate) async fn write_line(
 ) -> StoreResult<Option<LineEditOutcome>> {
     let row: Option<PutCartLineRow> = match edit {
         LineEdit::Add(n) => {
-            let mut tx = store.cart_writer().begin().await?;
-            PostgresStore::lock_cart(&mut tx, cart).await?;
-            let row = sqlx::query_as(ADD_TO_CART_LINE)
+            let grown: Option<PutCartLineRow> = sqlx::query_as(GROW_CART_LINE)
                 .bind(cart.get())
                 .bind(product.get())
                 .bind(n)
-                .bind(now.millis())
                 .bind(MAX_QUANTITY)
-                .bind(MAX_ORDER_LINES as i64)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(store.cart_writer())
                 .await?;
-            tx.commit().await?;
-            row
+            match grown {
+                // No such product: nothing to lock for.
+                None => None,
+                Some(row) if row.put => Some(row),
+                Some(_) => {
+                    let mut tx = store.cart_writer().begin().await?;
+                    PostgresStore::lock_cart(&mut tx, cart).await?;
+                    let row = sqlx::query_as(ADD_TO_CART_LINE)
+                        .bind(cart.get())
+                        .bind(product.get())
+                        .bind(n)
+                        .bind(now.millis())
+                        .bind(MAX_QUANTITY)
+                        .bind(MAX_ORDER_LINES as i64)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    row
+                }
+            }
         }
         LineEdit::By(change) => {
             sqlx::query_as(CHANGE_CART_LINE_BY)

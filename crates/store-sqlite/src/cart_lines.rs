@@ -29,10 +29,12 @@ const ADD_TO_CART_LINE: &str = "INSERT INTO cart_items (cart_id, product_id, qua
      RETURNING quantity";
 
 /// `$3` the change; only to a quantity above 0 (taking it lower removes the line instead).
+/// A decrease is always allowed: it asks for less of what may no longer be
+/// in stock, or bought at all.
 const CHANGE_CART_LINE_BY: &str = "UPDATE cart_items SET quantity = quantity + $3 \
      WHERE cart_id = $1 AND product_id = $2 AND quantity + $3 > 0 AND quantity + $3 <= $4 \
-     AND EXISTS (SELECT 1 FROM products p WHERE p.id = $2 AND p.deleted_at IS NULL AND p.available \
-                 AND p.stock >= cart_items.quantity + $3) \
+     AND ($3 < 0 OR EXISTS (SELECT 1 FROM products p WHERE p.id = $2 AND p.deleted_at IS NULL AND p.available \
+                 AND p.stock >= cart_items.quantity + $3)) \
      RETURNING quantity";
 
 /// `$3` the new quantity (> 0).

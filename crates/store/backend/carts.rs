@@ -154,6 +154,7 @@ impl CartStore for Backend {
         let mut line_count: i64 = sqlx::query_scalar(sql::COUNT_CART_LINES).bind(into.get()).fetch_one(&mut *tx).await?;
         let lines: Vec<(i64, i64, i64, i64)> =
             sqlx::query_as(sql::SELECT_MERGE_LINES).bind(guest).bind(into.get()).fetch_all(&mut *tx).await?;
+        let (offered, mut dropped) = (lines.len(), 0usize);
         for (product, incoming, stock, existing) in lines {
             let merged = emporium_domain::orders::merged_quantity(existing, incoming, stock);
             // A line `into` lacks is new (lines hold at least 1). Once `into`
@@ -161,6 +162,7 @@ impl CartStore for Backend {
             // (the last added) are dropped with the guest cart.
             let new_line = existing == 0;
             if new_line && line_count >= MAX_ORDER_LINES as i64 {
+                dropped += 1;
                 continue;
             }
             if merged > 0 {
@@ -177,6 +179,17 @@ impl CartStore for Backend {
         sqlx::query(sql::DELETE_CART).bind(guest).execute(&mut *tx).await?;
         sqlx::query(sql::TOUCH_CART).bind(into.get()).bind(now.millis()).execute(&mut *tx).await?;
         tx.commit().await?;
+        if dropped > 0 {
+            // Not silent: the buyer's guest lines are gone. Ids and counts
+            // only; the cart key is a secret.
+            tracing::warn!(
+                cart = into.get(),
+                guest_lines = offered,
+                dropped,
+                max_lines = MAX_ORDER_LINES,
+                "merging a guest cart into a full cart dropped its new lines"
+            );
+        }
         Ok(true)
     }
 

@@ -137,12 +137,6 @@ impl OrderStore for Backend {
         load_order(&mut conn, id.get(), true).await
     }
 
-    async fn replace_order_access_token(&self, id: OrderId, token_hash: &str) -> StoreResult<bool> {
-        let replaced =
-            sqlx::query(sql::REPLACE_ACCESS_TOKEN).bind(id.get()).bind(token_hash).execute(self.writer()).await?;
-        Ok(replaced.rows_affected() > 0)
-    }
-
     async fn list_orders(&self, f: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)> {
         let mut conn = self.reader().acquire().await?;
         let (user, status) = (f.user_id.map(|u| u.get()), f.status.map(OrderStatus::as_str));

@@ -227,9 +227,6 @@ pub trait OrderStore {
     /// The products an order names, as they are now; unknown ids are left out.
     async fn products_to_order(&self, ids: &[ProductId]) -> StoreResult<Vec<(ProductId, CartProduct)>>;
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
-    /// Replaces a guest order's access-token hash (the earlier token stops
-    /// working); `false` if there is no such guest order.
-    async fn replace_order_access_token(&self, id: OrderId, token_hash: &str) -> StoreResult<bool>;
     /// Newest first, without events.
     async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;
     async fn change_order_status(&self, id: OrderId, change: &StatusChange) -> StoreResult<StatusOutcome>;

@@ -33,6 +33,7 @@ pub fn checkout(payment_id: &str, currency: &str, lines: &[(&str, i64, i64)]) ->
         success_url: "https://shop.example/api/v1/payments/stripe/return?session_id={CHECKOUT_SESSION_ID}".into(),
         cancel_url: "https://shop.example/cart".into(),
         expires_at: unix_now() + 3600,
+        created_at: unix_now(),
     }
 }
 

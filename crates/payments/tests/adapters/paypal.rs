@@ -411,3 +411,26 @@ async fn fake_paypal_refuses_what_paypal_refuses() {
     let (status, body) = post_json(&fake, &token, orders, &again).await;
     assert_eq!((status, issue(&body)), (422, "DUPLICATE_INVOICE_ID"));
 }
+
+#[tokio::test]
+async fn paypal_calls_waiting_for_a_stalled_token_all_end_within_the_timeout() {
+    let fake = FakePayPal::start().await;
+    let timeout = Duration::from_millis(400);
+    let paypal = Arc::new(PayPalProvider::new(PayPalConfig { timeout, ..fake.provider_config() }).unwrap());
+    fake.set_outage(Outage::Stall).await;
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let paypal = paypal.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let error = paypal.session_state("ANY").await.unwrap_err();
+                (error, started.elapsed())
+            })
+        })
+        .collect();
+    for call in calls {
+        let (error, took) = call.await.unwrap();
+        assert!(matches!(error, ProviderError::Unavailable(_)), "{error:?}");
+        assert!(took < timeout + Duration::from_millis(600), "took {took:?}");
+    }
+}

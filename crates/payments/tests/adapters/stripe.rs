@@ -488,3 +488,21 @@ async fn fake_stripe_refuses_what_stripe_refuses() {
     let (status, _, body) = post_form(&fake, "/v1/refunds", None, &[("payment_intent", "pi_missing")]).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("resource_missing")));
 }
+
+#[tokio::test]
+async fn a_retried_stripe_session_with_a_near_expiry_is_the_same_session() {
+    let fake = FakeStripe::start().await;
+    let stripe = provider(&fake);
+    let mut soon = checkout("pay_retry", "USD", &[("Mug", 1_000, 1)]);
+    soon.expires_at = soon.created_at + 60;
+    let first = stripe.create_session(&soon).await.unwrap();
+    // The retry must come at a later second than the first call, as a real one would.
+    let started = unix_now();
+    while unix_now() == started {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let retry = stripe.create_session(&soon).await.unwrap();
+    assert_eq!(retry.reference, first.reference);
+    assert_eq!(retry.expires_at, first.expires_at);
+    assert_eq!(fake.sessions().len(), 1);
+}

@@ -74,8 +74,6 @@ pub const SELECT_ORDER_EVENTS: &str =
 pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4)";
 pub const CHANGE_STATUS: &str = "UPDATE orders SET status = $3, payment_status = $4, updated_at = $5, version = version + 1 \
      WHERE id = $1 AND status = $2";
-/// Only a guest's order has an access token (a user's is reached by signing in).
-pub const REPLACE_ACCESS_TOKEN: &str = "UPDATE orders SET access_token_hash = $2 WHERE id = $1 AND user_id IS NULL";
 pub const SELECT_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 pub const SELECT_ITEM_QUANTITIES: &str =
     "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id";
