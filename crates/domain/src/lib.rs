@@ -17,3 +17,13 @@ pub mod payments;
 pub mod time;
 
 pub use error::{Error, FieldError, Result};
+
+/// The variant of a closed set whose name is `raw`, or a message listing the
+/// names there are: the one parser behind every status enum's `parse`.
+pub(crate) fn one_of<T: Copy, const N: usize>(
+    all: [T; N],
+    raw: &str,
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
+    all.into_iter().find(|v| name(*v) == raw).ok_or_else(|| format!("must be one of: {}", all.map(name).join(", ")))
+}

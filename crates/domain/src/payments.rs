@@ -64,10 +64,7 @@ impl AttemptStatus {
     ];
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| format!("must be one of: {}", Self::ALL.map(|s| s.as_str()).join(", ")))
+        crate::one_of(Self::ALL, raw, Self::as_str)
     }
 
     pub fn as_str(self) -> &'static str {
