@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let (api, openapi) = native_api().split_for_parts();
+    let openapi = crate::openapi::finish(openapi);
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);
 
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))
         .route("/metrics", get(routes::system::metrics))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")

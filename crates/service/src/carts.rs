@@ -160,11 +160,12 @@ impl Carts {
     fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64) -> Option<Error> {
         match product.problem(product_id, quantity) {
             Some(LineProblem::NotFound { .. }) => Some(Error::NotFound("Product not found".into())),
-            Some(LineProblem::Unavailable { name, .. }) => {
-                Some(Error::field("productId", format!("{name} is not available")))
-            }
+            // The product's or the line's state is at fault, not the request:
+            // 409, like too little stock (a request for at most MAX_QUANTITY
+            // is well formed; what the line already holds makes it too many).
+            Some(LineProblem::Unavailable { name, .. }) => Some(Error::Conflict(format!("{name} is not available"))),
             _ if quantity > MAX_QUANTITY => {
-                Some(Error::field("quantity", format!("must be at most {MAX_QUANTITY} in one cart line")))
+                Some(Error::Conflict(format!("A cart line holds at most {MAX_QUANTITY} of a product")))
             }
             Some(LineProblem::Insufficient { name, requested, available, .. }) => Some(Error::InsufficientStock {
                 product_id: product_id.to_string(),

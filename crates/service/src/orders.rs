@@ -68,7 +68,8 @@ fn not_found() -> Error {
 fn refusal(problem: LineProblem) -> Error {
     match problem {
         LineProblem::NotFound { product_id } => Error::NotFound(format!("Product {product_id} not found")),
-        LineProblem::Unavailable { name, .. } => Error::field("items", format!("{name} is not available")),
+        // The product's state, not the request, is at fault: 409, like too little stock.
+        LineProblem::Unavailable { name, .. } => Error::Conflict(format!("{name} is not available")),
         LineProblem::Insufficient { product_id, name, requested, available } => {
             Error::InsufficientStock { product_id: product_id.to_string(), product_name: name, requested, available }
         }
@@ -221,7 +222,8 @@ impl Orders {
             LineSource::Cart(cart) => {
                 let cart_lines = cart.take_lines(self.store.as_ref()).await?;
                 if cart_lines.is_empty() {
-                    return Err(Error::field("items", "the cart is empty"));
+                    // A well-formed request the cart's current state cannot serve.
+                    return Err(Error::Conflict("The cart is empty".into()));
                 }
                 let requested = cart_lines
                     .iter()

@@ -9,5 +9,6 @@ mod accounts;
 mod admin;
 mod catalog;
 mod conventions;
+mod edge;
 mod orders;
 mod servers;
