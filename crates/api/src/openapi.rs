@@ -174,6 +174,16 @@ const LINKS: &[LinkSpec] = &[
         &[],
         Some(r#"{"productId": "$response.body#/data/_id", "quantity": 1}"#),
     ),
+    (
+        "create_product",
+        "201",
+        "order",
+        "place_order",
+        &[],
+        Some(
+            r#"{"items": [{"productId": "$response.body#/data/_id", "quantity": 1}], "shippingAddress": {"firstName": "Ada", "lastName": "Lovelace", "address1": "12 Analytical St", "city": "London", "postcode": "N1 9GU", "country": "GB", "phone": "+44 20 7946 0000"}}"#,
+        ),
+    ),
     ("create_category", "201", "getCategory", "get_category", &[("id", "$response.body#/data/_id")], None),
     ("create_category", "201", "replaceCategory", "replace_category", &[("id", "$response.body#/data/_id")], None),
     ("create_category", "201", "updateCategory", "update_category", &[("id", "$response.body#/data/_id")], None),

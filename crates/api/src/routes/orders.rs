@@ -108,10 +108,10 @@ async fn place_order(
         }
     };
     errors.into_result()?;
-    let items = match order.items.get() {
-        None => None,
-        Some(List(lines)) => Some(lines.into_iter().map(|line| (line.product_id.get(), line.quantity.get())).collect()),
-    };
+    let items = order
+        .items
+        .get()
+        .map(|List(lines)| lines.into_iter().map(|line| (line.product_id.get(), line.quantity.get())).collect());
     let address = order.shipping_address.get().into_address()?;
     let email = order.email.get();
     let notes = order.notes.get().map(|n| n.0).filter(|n| !n.is_empty());
