@@ -73,6 +73,8 @@ impl Catalog {
     }
 
     /// Resolves a parent: it must exist, and be top-level (one level of nesting).
+    /// Each refusal is about the categories as they are now, not about the
+    /// request's form, so each is a 409.
     async fn parent(&self, key: &CategoryKey, child: Option<CategoryId>) -> Result<CategoryId> {
         // A well-formed request the catalog's current state cannot serve: 409,
         // never 404, which would say the category being written is missing.
@@ -81,10 +83,10 @@ impl Catalog {
             .await?
             .ok_or_else(|| Error::Conflict("The parent category does not exist".into()))?;
         if Some(parent.id) == child {
-            return Err(Error::field("parent", "cannot be the category itself"));
+            return Err(Error::Conflict("A category cannot be its own parent".into()));
         }
         if parent.parent_id.is_some() {
-            return Err(Error::field("parent", "must be a top-level category (one level of nesting)"));
+            return Err(Error::Conflict("The parent must be a top-level category (one level of nesting)".into()));
         }
         Ok(parent.id)
     }
@@ -140,7 +142,7 @@ impl Catalog {
             Some(None) => None,
             Some(Some(parent)) => {
                 if self.store.count_child_categories(current.id).await? > 0 {
-                    return Err(Error::field("parent", "a category with sub-categories cannot be nested"));
+                    return Err(Error::Conflict("A category with sub-categories cannot be nested".into()));
                 }
                 Some(self.parent(parent, Some(current.id)).await?)
             }

@@ -131,8 +131,13 @@ impl Orders {
             (None, None) => return Err(Error::field("email", "is required for guest orders")),
         };
         let mut source = match request.items {
-            Some(items) => LineSource::Items(merge_lines(items).map_err(|e| Error::field("items", e))?),
-            None => LineSource::Cart(cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?),
+            // Each line was checked on reading; what is left is lines of one
+            // product adding up past what one line may hold.
+            Some(items) => LineSource::Items(merge_lines(items).map_err(|e| {
+                Error::Conflict(format!("Once lines of one product are added together, a quantity {e}"))
+            })?),
+            // No cart is an empty cart: the request is well formed, the cart's state cannot serve it.
+            None => LineSource::Cart(cart.ok_or_else(|| Error::Conflict("The cart is empty".into()))?),
         };
         let scope = match principal {
             Some(p) => format!("user:{}", p.user_id),
