@@ -200,7 +200,9 @@ impl Input for Password {
 
 impl Input for Phone {
     fn schema() -> RefOr<Schema> {
-        text_schema(7, Phone::MAX_LEN, r"^[ +().-]*([0-9][ +().-]*){7,15}$").into()
+        // Runs of at most three separators keep generated numbers within the
+        // length (the server takes any arrangement of these characters).
+        text_schema(7, Phone::MAX_LEN, r"^[ +().-]{0,3}([0-9][ +().-]{0,3}){7,15}$").into()
     }
     fn from_json(value: Value) -> Result<Self, String> {
         Phone::parse(&checked_text(value, Phone::MAX_LEN, false)?)
@@ -389,8 +391,10 @@ impl Input for ProductSort {
 
 // -- numbers and booleans --------------------------------------------------
 
-/// The largest integer read from JSON (beyond it, a float is no longer exact).
-const MAX_INTEGER: i64 = 9_000_000_000_000_000;
+/// The largest integer read from JSON. serde_json reads a number with more
+/// than 15 significant digits approximately, so `2251799813685247.0` may come
+/// back with a fraction; up to 14 digits (plus `.0`) it is always exact.
+const MAX_INTEGER: i64 = 99_999_999_999_999;
 
 /// A whole JSON number that fits in 64 bits (`2.0` counts; `2.5` does not).
 fn integer(value: &Value) -> Option<i64> {
