@@ -64,8 +64,13 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(|_panic| -> Response {
-            tracing::error!("handler panicked");
+        .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| -> Response {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "handler panicked");
             ApiError::Domain(emporium_domain::Error::internal("panic")).into_response()
         }))
         .with_state(state)
