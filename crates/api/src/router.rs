@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let (api, openapi) = native_api().split_for_parts();
+    let openapi = crate::openapi::finish(openapi);
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);
     // Business figures: on the public port only for holders of the metrics
@@ -57,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))
         .merge(metrics)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")
@@ -73,8 +74,13 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(|_panic| -> Response {
-            tracing::error!("handler panicked");
+        .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| -> Response {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "handler panicked");
             ApiError::Domain(emporium_domain::Error::internal("panic")).into_response()
         }))
         .with_state(state)

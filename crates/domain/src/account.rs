@@ -7,19 +7,22 @@ use std::fmt;
 pub struct Email(String);
 
 impl Email {
+    /// In characters, as JSON Schema's `maxLength` counts them.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         if s.is_empty() {
             return Err("is required".into());
         }
-        if s.len() > 254 {
+        if s.chars().count() > Self::MAX_LEN {
             return Err("must be at most 254 characters".into());
         }
         let Some((local, domain)) = s.rsplit_once('@') else {
             return Err("must be a valid email address".into());
         };
         let valid = !local.is_empty()
-            && local.len() <= 64
+            && local.chars().count() <= 64
             && !domain.is_empty()
             && domain.contains('.')
             && !domain.starts_with('.')
@@ -79,12 +82,14 @@ impl Username {
 pub struct FullName(String);
 
 impl FullName {
+    pub const MAX_LEN: usize = 100;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         if s.is_empty() {
             return Err("must not be empty".into());
         }
-        if s.chars().count() > 100 {
+        if s.chars().count() > Self::MAX_LEN {
             return Err("must be at most 100 characters".into());
         }
         if s.chars().any(char::is_control) {
@@ -102,11 +107,13 @@ impl FullName {
 pub struct Phone(String);
 
 impl Phone {
+    pub const MAX_LEN: usize = 30;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         let digits = s.chars().filter(char::is_ascii_digit).count();
         let allowed = s.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'));
-        if !allowed || !(7..=15).contains(&digits) || s.len() > 30 {
+        if !allowed || !(7..=15).contains(&digits) || s.len() > Self::MAX_LEN {
             return Err("must be a phone number of 7 to 15 digits".into());
         }
         Ok(Self(s.to_string()))
@@ -121,14 +128,17 @@ impl Phone {
 pub struct Password(String);
 
 impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 128;
+
     /// At least 8 characters with an upper-case letter, a lower-case letter, a
     /// digit and a special character. At most 128, so hashing cost stays bounded.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();
-        if len < 8 {
+        if len < Self::MIN_LEN {
             return Err("must be at least 8 characters".into());
         }
-        if len > 128 {
+        if len > Self::MAX_LEN {
             return Err("must be at most 128 characters".into());
         }
         let mut missing = Vec::new();
@@ -202,7 +212,7 @@ impl LoginName {
         if s.is_empty() {
             return Err("is required".into());
         }
-        if s.len() > 254 {
+        if s.chars().count() > Email::MAX_LEN {
             return Err("must be at most 254 characters".into());
         }
         Ok(if s.contains('@') { LoginName::Email(s.to_lowercase()) } else { LoginName::Username(s.to_lowercase()) })

@@ -1,6 +1,5 @@
 //! The catalog: categories and products, and how they may be searched.
 
-use crate::error::FieldErrors;
 use crate::ids::{CategoryId, UserId};
 use crate::money::{Money, Percent};
 
@@ -38,7 +37,15 @@ impl Slug {
             }
         }
         let slug: String = slug.trim_end_matches('-').chars().take(100).collect();
-        Self::parse(slug.trim_end_matches('-')).map_err(|_| "cannot be made into a slug; give one".to_string())
+        let slug = slug.trim_end_matches('-');
+        // A name with no ASCII letter ("2024", "日本") still gets a slug:
+        // `c-2024`, or `category` (a second one conflicts, and can be given a slug).
+        let slug = match slug {
+            "" => "category".to_string(),
+            s if !s.bytes().any(|b| b.is_ascii_lowercase()) => format!("c-{}", s.chars().take(98).collect::<String>()),
+            s => s.to_string(),
+        };
+        Self::parse(slug.trim_end_matches('-'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -61,10 +68,13 @@ pub fn parse_name(raw: &str, max: usize) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 10_000;
+
 pub fn parse_description(raw: &str) -> Result<String, String> {
     let s = raw.trim();
-    if s.chars().count() > 10_000 {
-        return Err("must be at most 10000 characters".into());
+    if s.chars().count() > MAX_DESCRIPTION {
+        return Err(format!("must be at most {MAX_DESCRIPTION} characters"));
     }
     Ok(s.to_string())
 }
@@ -245,6 +255,10 @@ pub enum ProductSort {
 }
 
 impl ProductSort {
+    /// Every accepted value, as the API names them.
+    pub const NAMES: &'static [&'static str] =
+        &["price", "-price", "name", "-name", "createdAt", "-createdAt", "relevance"];
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         Ok(match raw {
             "price" => Self::PriceAsc,
@@ -267,20 +281,25 @@ pub enum CategoryKey {
 }
 
 impl CategoryKey {
+    /// The longest key, in characters.
+    pub const MAX_LEN: usize = 100;
+
     /// Digits are an id; anything else is looked up as a slug.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         if let Ok(id) = s.parse() {
             return Ok(Self::Id(id));
         }
-        if s.is_empty() || s.len() > 100 {
+        if s.is_empty() || s.chars().count() > Self::MAX_LEN {
             return Err("must be a category id or slug".into());
         }
         Ok(Self::Slug(s.to_lowercase()))
     }
 }
 
-/// Every filter a product listing takes, all combinable.
+/// Every filter a product listing takes, all combinable. A range that can
+/// hold nothing (`minPrice` above `maxPrice`) matches nothing: it is a
+/// well-formed question whose answer is empty.
 #[derive(Debug, Clone, Default)]
 pub struct ProductFilter {
     pub search: Option<SearchQuery>,
@@ -306,20 +325,6 @@ impl ProductFilter {
             (None, None) => ProductSort::Newest,
         }
     }
-
-    /// Ranges that cannot hold anything are a client mistake worth naming.
-    pub fn check(&self, errors: &mut FieldErrors) {
-        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
-            && min > max
-        {
-            errors.push("minPrice", "must not be greater than maxPrice");
-        }
-        if let (Some(min), Some(max)) = (self.min_discount, self.max_discount)
-            && min > max
-        {
-            errors.push("minDiscount", "must not be greater than maxDiscount");
-        }
-    }
 }
 
 /// A category to store, validated.
@@ -342,7 +347,10 @@ mod tests {
     fn slugs_from_names() {
         assert_eq!(Slug::from_name("Phones & Tablets").unwrap().as_str(), "phones-tablets");
         assert_eq!(Slug::from_name("  Über   Cool!! ").unwrap().as_str(), "ber-cool");
-        assert!(Slug::from_name("!!!").is_err());
+        // A name with no ASCII letter still gets a slug rather than a 400.
+        assert_eq!(Slug::from_name("!!!").unwrap().as_str(), "category");
+        assert_eq!(Slug::from_name("2024").unwrap().as_str(), "c-2024");
+        assert_eq!(Slug::from_name("日本").unwrap().as_str(), "category");
         assert!(Slug::parse("Bad Slug").is_err());
         assert!(Slug::parse("123").is_err());
     }

@@ -10,6 +10,8 @@ pub struct Money(i64);
 
 impl Money {
     pub const ZERO: Money = Money(0);
+    /// The largest amount, in major units.
+    pub const MAX_MAJOR: f64 = 999_999_999.99;
 
     pub const fn from_minor(minor: i64) -> Self {
         Self(minor)

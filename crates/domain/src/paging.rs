@@ -2,6 +2,9 @@
 
 /// The largest page a client may ask for.
 pub const MAX_LIMIT: u32 = 100;
+/// The furthest page: far past any real data, but small enough that offset
+/// arithmetic cannot overflow.
+pub const MAX_PAGE: u32 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -14,10 +17,9 @@ impl Page {
         let mut errors = Vec::new();
         let page = match page {
             None => 1,
-            // Far past any real data, but small enough that offset arithmetic cannot overflow.
-            Some(p) if (1..=1_000_000).contains(&p) => p as u32,
+            Some(p) if (1..=i64::from(MAX_PAGE)).contains(&p) => p as u32,
             Some(_) => {
-                errors.push(("page", "must be an integer from 1 to 1000000".to_string()));
+                errors.push(("page", format!("must be an integer from 1 to {MAX_PAGE}")));
                 1
             }
         };

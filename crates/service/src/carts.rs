@@ -156,16 +156,16 @@ impl Carts {
         Cart { handle, lines, totals }
     }
 
-    /// Why the product cannot sit in a cart line `quantity` times; `field`
-    /// names the input that asked for that many.
-    fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64, field: &str) -> Error {
+    /// Why the product cannot sit in a cart line `quantity` times.
+    fn refusal(product_id: ProductId, product: &CartProduct, quantity: i64) -> Error {
         match product.problem(product_id, quantity) {
             Some(LineProblem::NotFound { .. }) => Error::NotFound("Product not found".into()),
-            Some(LineProblem::Unavailable { name, .. }) => {
-                Error::field("productId", format!("{name} is not available"))
-            }
+            // The product's or the line's state is at fault, not the request:
+            // 409, like too little stock (a request for at most MAX_QUANTITY
+            // is well formed; what the line already holds makes it too many).
+            Some(LineProblem::Unavailable { name, .. }) => Error::Conflict(format!("{name} is not available")),
             _ if quantity > MAX_QUANTITY => {
-                Error::field(field, format!("must be at most {MAX_QUANTITY} in one cart line"))
+                Error::Conflict(format!("A cart line holds at most {MAX_QUANTITY} of a product"))
             }
             Some(LineProblem::Insufficient { name, requested, available, .. }) => Error::InsufficientStock {
                 product_id: product_id.to_string(),
@@ -182,7 +182,7 @@ impl Carts {
 
     /// Applies one atomic edit to a line and returns the cart with the line
     /// as the edit left it (the rest as read with the cart, not read again).
-    async fn edit(&self, mut handle: CartHandle, product_id: ProductId, edit: LineEdit, field: &str) -> Result<Cart> {
+    async fn edit(&self, mut handle: CartHandle, product_id: ProductId, edit: LineEdit) -> Result<Cart> {
         let mut lines = handle.take_lines(self.store.as_ref()).await?;
         let outcome = self.store.edit_cart_line(handle.id, product_id, edit, Timestamp::now()).await?;
         let position = lines.iter().position(|l| l.product_id == product_id);
@@ -211,7 +211,7 @@ impl Carts {
                 ));
             }
             LineEditOutcome::Refused { quantity, product } => {
-                return Err(Self::refusal(product_id, &product, quantity, field));
+                return Err(Self::refusal(product_id, &product, quantity));
             }
         }
         Ok(Self::priced(handle, lines))
@@ -220,7 +220,7 @@ impl Carts {
     /// Adds to a line (making it if needed), in one step with checking that
     /// the line's new total is in stock: concurrent adds all count.
     pub async fn add(&self, handle: CartHandle, product_id: ProductId, quantity: Quantity) -> Result<Cart> {
-        self.edit(handle, product_id, LineEdit::Add(quantity.get()), "quantity").await
+        self.edit(handle, product_id, LineEdit::Add(quantity.get())).await
     }
 
     /// Sets a line, or changes it relatively (`quantity = quantity + n` in one
@@ -229,8 +229,8 @@ impl Carts {
     pub async fn change(&self, handle: CartHandle, product_id: ProductId, change: QuantityChange) -> Result<Cart> {
         match change {
             QuantityChange::To(0) => self.remove(handle, product_id).await,
-            QuantityChange::To(n) => self.edit(handle, product_id, LineEdit::To(n), "quantity").await,
-            QuantityChange::By(delta) => self.edit(handle, product_id, LineEdit::By(delta), "change").await,
+            QuantityChange::To(n) => self.edit(handle, product_id, LineEdit::To(n)).await,
+            QuantityChange::By(delta) => self.edit(handle, product_id, LineEdit::By(delta)).await,
         }
     }
 

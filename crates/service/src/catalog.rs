@@ -73,13 +73,20 @@ impl Catalog {
     }
 
     /// Resolves a parent: it must exist, and be top-level (one level of nesting).
+    /// Each refusal is about the categories as they are now, not about the
+    /// request's form, so each is a 409.
     async fn parent(&self, key: &CategoryKey, child: Option<CategoryId>) -> Result<CategoryId> {
-        let parent = self.find_category(key).await?.ok_or_else(|| Error::field("parent", "does not exist"))?;
+        // A well-formed request the catalog's current state cannot serve: 409,
+        // never 404, which would say the category being written is missing.
+        let parent = self
+            .find_category(key)
+            .await?
+            .ok_or_else(|| Error::Conflict("The parent category does not exist".into()))?;
         if Some(parent.id) == child {
-            return Err(Error::field("parent", "cannot be the category itself"));
+            return Err(Error::Conflict("A category cannot be its own parent".into()));
         }
         if parent.parent_id.is_some() {
-            return Err(Error::field("parent", "must be a top-level category (one level of nesting)"));
+            return Err(Error::Conflict("The parent must be a top-level category (one level of nesting)".into()));
         }
         Ok(parent.id)
     }
@@ -108,7 +115,7 @@ impl Catalog {
         );
         let record = self.store.insert_category(&draft, Timestamp::now(), &entry).await.map_err(|e| match e {
             StoreError::UniqueViolation => Error::Conflict("A category with this slug already exists".into()),
-            StoreError::ForeignKeyViolation => Error::field("parent", "does not exist"),
+            StoreError::ForeignKeyViolation => Error::Conflict("The parent category does not exist".into()),
             other => other.into(),
         })?;
         self.cache.invalidate();
@@ -135,7 +142,7 @@ impl Catalog {
             Some(None) => None,
             Some(Some(parent)) => {
                 if self.store.count_child_categories(current.id).await? > 0 {
-                    return Err(Error::field("parent", "a category with sub-categories cannot be nested"));
+                    return Err(Error::Conflict("A category with sub-categories cannot be nested".into()));
                 }
                 Some(self.parent(parent, Some(current.id)).await?)
             }
@@ -256,7 +263,7 @@ impl Catalog {
         if let Some(id) = category
             && self.store.category_by_id(id).await?.is_none()
         {
-            return Err(Error::field("category", "does not exist"));
+            return Err(Error::Conflict("The category does not exist".into()));
         }
         Ok(())
     }
@@ -264,7 +271,7 @@ impl Catalog {
     fn product_write_error(e: StoreError) -> Error {
         match e {
             StoreError::UniqueViolation => Error::Conflict("A product with this SKU already exists".into()),
-            StoreError::ForeignKeyViolation => Error::field("category", "does not exist"),
+            StoreError::ForeignKeyViolation => Error::Conflict("The category does not exist".into()),
             other => other.into(),
         }
     }

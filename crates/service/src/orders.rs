@@ -77,7 +77,8 @@ fn not_found() -> Error {
 fn refusal(problem: LineProblem) -> Error {
     match problem {
         LineProblem::NotFound { product_id } => Error::NotFound(format!("Product {product_id} not found")),
-        LineProblem::Unavailable { name, .. } => Error::field("items", format!("{name} is not available")),
+        // The product's state, not the request, is at fault: 409, like too little stock.
+        LineProblem::Unavailable { name, .. } => Error::Conflict(format!("{name} is not available")),
         LineProblem::Insufficient { product_id, name, requested, available } => {
             Error::InsufficientStock { product_id: product_id.to_string(), product_name: name, requested, available }
         }
@@ -145,8 +146,13 @@ impl Orders {
             (None, None) => return Err(Error::field("email", "is required for guest orders")),
         };
         let mut source = match request.items {
-            Some(items) => LineSource::Items(merge_lines(items).map_err(|e| Error::field("items", e))?),
-            None => LineSource::Cart(cart.ok_or_else(|| Error::field("items", "is required when there is no cart"))?),
+            // Each line was checked on reading; what is left is lines of one
+            // product adding up past what one line may hold.
+            Some(items) => LineSource::Items(merge_lines(items).map_err(|e| {
+                Error::Conflict(format!("Once lines of one product are added together, a quantity {e}"))
+            })?),
+            // No cart is an empty cart: the request is well formed, the cart's state cannot serve it.
+            None => LineSource::Cart(cart.ok_or_else(|| Error::Conflict("The cart is empty".into()))?),
         };
         let scope = match principal {
             Some(p) => format!("user:{}", p.user_id),
@@ -264,7 +270,8 @@ impl Orders {
             LineSource::Cart(cart) => {
                 let cart_lines = cart.take_lines(self.store.as_ref()).await?;
                 if cart_lines.is_empty() {
-                    return Err(Error::field("items", "the cart is empty"));
+                    // A well-formed request the cart's current state cannot serve.
+                    return Err(Error::Conflict("The cart is empty".into()));
                 }
                 let requested = cart_lines
                     .iter()

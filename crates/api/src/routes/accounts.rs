@@ -6,17 +6,24 @@ use axum::response::{AppendHeaders, IntoResponse};
 use cookie::{Cookie, SameSite};
 use emporium_domain::account::{Email, FullName, LoginName, Password, Phone, Username};
 use emporium_domain::address::{AddressInput, ShippingAddress};
+use emporium_domain::error::FieldErrors;
 use emporium_service::accounts::{IssuedTokens, ProfileUpdate, Registration};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::envelope::{Envelope, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{Auth, CartKey, ClientIp, Fields, JsonObject, OptionalJsonObject, cookie_value};
-use crate::views::{AddressSchema, UserView};
+use crate::extract::input::{Line, NOT_BLANK_PATTERN, Name, any_of};
+use crate::extract::{
+    Auth, Body, CartKey, ClientIp, Json, Optional, OptionalJsonObject, Patch, Required, cookie_value,
+};
+use crate::request_body;
+use crate::views::UserView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,15 +68,15 @@ fn clear_cookies(state: &AppState) -> AppendHeaders<[(header::HeaderName, Header
     AppendHeaders([(header::SET_COOKIE, clear("accessToken")), (header::SET_COOKIE, clear("refreshToken"))])
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct RegisterRequest {
-    full_name: String,
-    username: String,
-    email: String,
-    /// At least 8 characters with upper, lower, digit and special character.
-    password: String,
+request_body! {
+    /// A new account.
+    pub struct RegisterRequest {
+        "fullName" => full_name: Required<FullName>,
+        /// 3–30 letters, digits, `_`, `.` or `-`, starting with a letter or digit.
+        "username" => username: Required<Username>,
+        "email" => email: Required<Email>,
+        "password" => password: Required<Password>,
+    }
 }
 
 /// Create an account. Everyone registers as a `user`; sending `role` is refused.
@@ -78,34 +85,65 @@ pub struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
-    JsonObject(body): JsonObject,
+    Json(body): Json<RegisterRequest>,
 ) -> ApiResult<Reply<UserView>> {
     state.check_auth_budget(ip).await?;
-    let mut f = Fields::new(body);
-    let full_name = f.required_str("fullName");
-    let full_name = f.parse("fullName", full_name, FullName::parse);
-    let username = f.required_str("username");
-    let username = f.parse("username", username, Username::parse);
-    let email = f.required_str("email");
-    let email = f.parse("email", email, Email::parse);
-    let password = f.required_str("password");
-    let password = f.parse("password", password, Password::parse);
-    f.finish()?;
-    let (Some(full_name), Some(username), Some(email), Some(password)) = (full_name, username, email, password) else {
-        unreachable!("finish() fails when any field is missing")
+    let registration = Registration {
+        full_name: body.full_name.get(),
+        username: body.username.get(),
+        email: body.email.get(),
+        password: body.password.get(),
     };
-    let user =
-        state.services.accounts.register(Registration { full_name, username, email, password }, &ip.context()).await?;
+    let user = state.services.accounts.register(registration, &ip.context()).await?;
     Ok(Reply::created(UserView::from(&user), "User created successfully"))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct LoginRequest {
-    /// E-mail or username; either field may carry either.
-    email: Option<String>,
-    username: Option<String>,
-    password: String,
+/// A sign-in name: an e-mail or a username, at most 254 characters.
+type SignInName = Line<{ emporium_domain::account::Email::MAX_LEN }>;
+/// A password as typed at sign-in; the policy is not checked, only its length.
+type GivenPassword = Line<{ Password::MAX_LEN }>;
+
+request_body! {
+    /// E-mail or username, and password.
+    pub struct LoginRequest {
+        /// E-mail or username; either field may carry either.
+        "email" => email: Optional<SignInName>,
+        "username" => username: Optional<SignInName>,
+        "password" => password: Required<GivenPassword>,
+    }
+    check = check_login;
+    schema = login_schema;
+}
+
+fn sign_in_name(body: &LoginRequest) -> Option<&str> {
+    fn given(f: &Optional<SignInName>) -> Option<&str> {
+        f.0.as_ref().map(|l| l.0.as_str()).filter(|s| !s.trim().is_empty())
+    }
+    given(&body.email).or_else(|| given(&body.username))
+}
+
+fn check_login(body: &LoginRequest, errors: &mut FieldErrors) {
+    match sign_in_name(body) {
+        Some(name) => {
+            if let Err(e) = LoginName::parse(name) {
+                errors.push("email", e);
+            }
+        }
+        None if errors.is_empty() => errors.push("email", "email or username is required"),
+        None => {}
+    }
+}
+
+/// `email` or `username` must be given, and not blank.
+fn login_schema(object: ObjectBuilder) -> RefOr<Schema> {
+    let with = |member: &str| {
+        let name = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(member, ObjectBuilder::new().schema_type(Type::String).pattern(Some(NOT_BLANK_PATTERN)))
+            .required(member);
+        RefOr::T(Schema::Object(name.build()))
+    };
+    AllOfBuilder::new().item(object).item(any_of([with("email"), with("username")])).into()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -122,31 +160,17 @@ pub struct LoginView {
 /// from an address that signed in to it before; 503 while the shared
 /// rate-limit counters are unreachable.
 #[utoipa::path(post, path = "/users/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = Envelope<LoginView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
+    params(("X-Cart-Key" = Option<String>, Header, description = "a guest's cart, merged into the user's")),
+    responses((status = 200, body = Envelope<LoginView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
     cart_key: CartKey,
-    JsonObject(body): JsonObject,
+    Json(body): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut f = Fields::new(body);
-    let email = f.optional_str("email");
-    let username = f.optional_str("username");
-    let password = f.required_str("password");
-    let login = match email.or(username) {
-        Some(name) => f.parse("email", Some(name), LoginName::parse),
-        None => {
-            f.error("email", "email or username is required");
-            None
-        }
-    };
-    if password.as_ref().is_some_and(|p| p.chars().count() > 128) {
-        f.error("password", "must be at most 128 characters");
-    }
-    f.finish()?;
-    let (Some(login), Some(password)) = (login, password) else {
-        unreachable!("finish() fails when any field is missing")
-    };
+    let login = LoginName::parse(sign_in_name(&body).unwrap_or_default())
+        .map_err(|e| emporium_domain::Error::field("email", e))?;
+    let password = body.password.get().0;
     let (user, tokens) = state.services.accounts.login(&login, &password, &ip.context()).await?;
     if let Some(key) = cart_key.0 {
         // The guest's cart joins the user's; its key is spent.
@@ -160,12 +184,15 @@ async fn login(
     Ok((auth_cookies(&state, &tokens), Reply::ok(view, "User logged in successfully")))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct RefreshRequest {
-    /// Optional when the `refreshToken` cookie is sent.
-    refresh_token: Option<String>,
+/// A token as issued: one line, at most 4096 characters.
+type GivenToken = Line<4096>;
+
+request_body! {
+    /// The refresh token to trade.
+    pub struct RefreshRequest {
+        /// May be left out (with the whole body) when the `refreshToken` cookie is sent.
+        "refreshToken" => refresh_token: Required<GivenToken>,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -178,21 +205,24 @@ pub struct RefreshView {
 }
 
 /// Trade a refresh token for a new pair. The old one is spent; presenting it
-/// again revokes the whole session.
+/// again revokes the whole session. The token comes from the body or, when
+/// the body is left out, from the `refreshToken` cookie.
 #[utoipa::path(post, path = "/users/refresh-token", tag = "accounts", request_body = RefreshRequest,
-    responses((status = 200, body = Envelope<RefreshView>), (status = 401, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<RefreshView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
 async fn refresh_token(
     State(state): State<AppState>,
     ip: ClientIp,
     headers: HeaderMap,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> ApiResult<impl IntoResponse> {
-    let from_cookie = cookie_value(&headers, "refreshToken");
-    let mut f = Fields::new(body);
-    let from_body = f.optional_str("refreshToken");
-    f.finish()?;
-    let Some(presented) = from_body.or(from_cookie) else {
-        return Err(emporium_domain::Error::field("refreshToken", "is required").into());
+    let presented = match (body.is_empty(), cookie_value(&headers, "refreshToken")) {
+        (true, Some(cookie)) => cookie,
+        _ => {
+            let mut errors = FieldErrors::new();
+            let body = RefreshRequest::read_object(body, "", &mut errors);
+            errors.into_result()?;
+            body.refresh_token.get().0
+        }
     };
     let tokens = state.services.accounts.refresh(&presented, &ip.context()).await?;
     let view = RefreshView {
@@ -219,40 +249,55 @@ async fn current_user(State(state): State<AppState>, Auth(principal): Auth) -> A
     Ok(Reply::ok(UserView::from(&user), "User fetched successfully"))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct UpdateProfileRequest {
-    full_name: Option<String>,
-    username: Option<String>,
-    email: Option<String>,
-    /// `null` clears it.
-    phone: Option<String>,
-    /// The default shipping address; `null` clears it.
-    shipping_address: Option<AddressSchema>,
+request_body! {
+    /// A postal address.
+    pub struct AddressRequest {
+        "firstName" => first_name: Required<Name<100>>,
+        "lastName" => last_name: Required<Name<100>>,
+        "address1" => address1: Required<Name<200>>,
+        "address2" => address2: Optional<Line<200>>,
+        "city" => city: Required<Name<100>>,
+        "state" => state: Optional<Line<100>>,
+        "postcode" => postcode: Required<Name<20>>,
+        "country" => country: Required<Name<56>>,
+        "phone" => phone: Required<Phone>,
+    }
 }
 
-/// Parses an address object, recording errors under `field.*`.
-pub(crate) fn parse_address(f: &mut Fields, nested: Fields) -> Option<ShippingAddress> {
-    let mut a = nested;
-    let input = AddressInput {
-        first_name: a.optional_str("firstName"),
-        last_name: a.optional_str("lastName"),
-        address1: a.optional_str("address1"),
-        address2: a.optional_str("address2"),
-        city: a.optional_str("city"),
-        state: a.optional_str("state"),
-        postcode: a.optional_str("postcode"),
-        country: a.optional_str("country"),
-        phone: a.optional_str("phone"),
-    };
-    let mut errors = emporium_domain::error::FieldErrors::new();
-    let address = ShippingAddress::parse(input, "", &mut errors);
-    for e in errors.into_vec() {
-        a.error(e.field.trim_start_matches('.'), e.message);
+impl AddressRequest {
+    /// The checked address. Every part was checked on reading, so the
+    /// domain's own parse (which trims and drops empty optional parts) has
+    /// nothing left to refuse.
+    pub(crate) fn into_address(self) -> Result<ShippingAddress, emporium_domain::Error> {
+        let input = AddressInput {
+            first_name: Some(self.first_name.get().0),
+            last_name: Some(self.last_name.get().0),
+            address1: Some(self.address1.get().0),
+            address2: self.address2.get().map(|l| l.0),
+            city: Some(self.city.get().0),
+            state: self.state.get().map(|l| l.0),
+            postcode: Some(self.postcode.get().0),
+            country: Some(self.country.get().0),
+            phone: Some(self.phone.get().as_str().to_string()),
+        };
+        let mut errors = FieldErrors::new();
+        let address = ShippingAddress::parse(input, "shippingAddress", &mut errors);
+        errors.into_result()?;
+        Ok(address.expect("parse reports why it gave no address"))
     }
-    f.absorb(a);
-    address
+}
+
+request_body! {
+    /// The profile fields to change; the rest stay.
+    pub struct UpdateProfileRequest {
+        "fullName" => full_name: Optional<FullName>,
+        "username" => username: Optional<Username>,
+        "email" => email: Optional<Email>,
+        /// `null` clears it.
+        "phone" => phone: Patch<Phone>,
+        /// The default shipping address; `null` clears it.
+        "shippingAddress" => shipping_address: Patch<AddressRequest>,
+    }
 }
 
 /// Update the signed-in user's profile. `role` cannot be changed here.
@@ -261,35 +306,29 @@ pub(crate) fn parse_address(f: &mut Fields, nested: Fields) -> Option<ShippingAd
 async fn update_current_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<UpdateProfileRequest>,
 ) -> ApiResult<Reply<UserView>> {
-    let mut f = Fields::new(body);
-    let full_name = f.optional_str("fullName");
-    let full_name = f.parse("fullName", full_name, FullName::parse);
-    let username = f.optional_str("username");
-    let username = f.parse("username", username, Username::parse);
-    let email = f.optional_str("email");
-    let email = f.parse("email", email, Email::parse);
-    let phone = match f.nullable_str("phone") {
-        Some(Some(p)) => f.parse("phone", Some(p), Phone::parse).map(Some),
-        Some(None) => Some(None),
+    let shipping_address = match body.shipping_address.get() {
         None => None,
-    };
-    let shipping_address = match f.nullable_object("shippingAddress") {
-        Some(Some(nested)) => parse_address(&mut f, nested).map(Some),
         Some(None) => Some(None),
-        None => None,
+        Some(Some(address)) => Some(Some(address.into_address()?)),
     };
-    f.finish()?;
-    let update = ProfileUpdate { full_name, username, email, phone, shipping_address };
+    let update = ProfileUpdate {
+        full_name: body.full_name.get(),
+        username: body.username.get(),
+        email: body.email.get(),
+        phone: body.phone.get(),
+        shipping_address,
+    };
     let user = state.services.accounts.update_profile(&principal, update).await?;
     Ok(Reply::ok(UserView::from(&user), "User updated successfully"))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct DeleteAccountRequest {
-    password: String,
+request_body! {
+    /// The password, confirming the deletion.
+    pub struct DeleteAccountRequest {
+        "password" => password: Required<GivenPassword>,
+    }
 }
 
 /// Delete the signed-in user's account; the password must be confirmed.
@@ -299,22 +338,19 @@ async fn delete_current_user(
     State(state): State<AppState>,
     ip: ClientIp,
     Auth(principal): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<DeleteAccountRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut f = Fields::new(body);
-    let password = f.required_str("password");
-    f.finish()?;
-    let password = password.unwrap_or_default();
+    let password = body.password.get().0;
     state.services.accounts.delete_account(&principal, &password, &ip.context()).await?;
     Ok((clear_cookies(&state), Reply::message("User deleted successfully")))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct ChangePasswordRequest {
-    current_password: String,
-    new_password: String,
+request_body! {
+    /// The current password and the new one.
+    pub struct ChangePasswordRequest {
+        "currentPassword" => current_password: Required<GivenPassword>,
+        "newPassword" => new_password: Required<Password>,
+    }
 }
 
 /// Change the password; every other session is signed out.
@@ -324,23 +360,19 @@ async fn change_password(
     State(state): State<AppState>,
     ip: ClientIp,
     Auth(principal): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Reply<Option<()>>> {
-    let mut f = Fields::new(body);
-    let current = f.required_str("currentPassword");
-    let new = f.required_str("newPassword");
-    let new = f.parse("newPassword", new, Password::parse);
-    f.finish()?;
-    let (Some(current), Some(new)) = (current, new) else { unreachable!("finish() fails when any field is missing") };
-    state.services.accounts.change_password(&principal, &current, new, &ip.context()).await?;
+    let current = body.current_password.get().0;
+    state.services.accounts.change_password(&principal, &current, body.new_password.get(), &ip.context()).await?;
     Ok(Reply::message("Password changed successfully"))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct VerifyTokenRequest {
-    /// An access token.
-    token: String,
+request_body! {
+    /// The token to check.
+    pub struct VerifyTokenRequest {
+        /// An access token.
+        "token" => token: Required<GivenToken>,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -358,11 +390,11 @@ pub struct ClaimsView {
 /// Check an access token: 200 with its claims while it and its session are live, 401 otherwise.
 #[utoipa::path(post, path = "/users/verify-token", tag = "accounts", request_body = VerifyTokenRequest,
     responses((status = 200, body = Envelope<ClaimsView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
-async fn verify_token(State(state): State<AppState>, JsonObject(body): JsonObject) -> ApiResult<Reply<ClaimsView>> {
-    let mut f = Fields::new(body);
-    let token = f.required_str("token");
-    f.finish()?;
-    let claims = state.services.accounts.verify_token(&token.unwrap_or_default()).await?;
+async fn verify_token(
+    State(state): State<AppState>,
+    Json(body): Json<VerifyTokenRequest>,
+) -> ApiResult<Reply<ClaimsView>> {
+    let claims = state.services.accounts.verify_token(&body.token.get().0).await?;
     let view = ClaimsView {
         sub: claims.sub,
         role: claims.role,

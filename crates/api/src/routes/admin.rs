@@ -1,12 +1,13 @@
 //! `/admin/*`: other users' accounts and the audit log. Admins only.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use emporium_domain::Error;
 use emporium_domain::account::Role;
 use emporium_domain::ids::UserId;
+use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::{AuditFilter, UserFilter};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,8 +15,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::envelope::{Envelope, ListMeta, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{Auth, ClientIp, Fields, JsonObject, Params};
+use crate::extract::input::{Line, PageLimit, PageNumber};
+use crate::extract::{Auth, ClientIp, IdPath, Json, Optional, PathText, Query, Required};
 use crate::views::{AuditView, UserView};
+use crate::{request_body, request_query};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,23 +31,35 @@ fn user_id(raw: &str) -> Result<UserId, Error> {
     raw.parse().map_err(|_| Error::NotFound("User not found".into()))
 }
 
+/// `page` and `limit` of a listing, with its default page size.
+pub(crate) fn page(page: Optional<PageNumber>, limit: Optional<PageLimit>, default_limit: u32) -> Page {
+    Page::new(page.get().map(|p| p.0), limit.get().map(|l| l.0), default_limit)
+        .expect("page and limit were read within the bounds Page checks")
+}
+
+request_query! {
+    pub struct UserQuery {
+        /// From 1.
+        "page" => page: Optional<PageNumber>,
+        /// 1–100, default 10.
+        "limit" => limit: Optional<PageLimit>,
+        /// Matches username, e-mail and name.
+        "search" => search: Optional<Line<200>>,
+        "role" => role: Optional<Role>,
+    }
+}
+
 /// Every account, paginated; `search` matches username, e-mail and name.
-#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
-    params(("page" = Option<u32>, Query), ("limit" = Option<u32>, Query), ("search" = Option<String>, Query), ("role" = Option<String>, Query, description = "user or admin")),
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(UserQuery),
     responses((status = 200, body = Envelope<Vec<UserView>>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn list_users(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    mut q: Params,
+    Query(q): Query<UserQuery>,
 ) -> ApiResult<Reply<Vec<UserView>>> {
-    let page = q.page(10);
-    let search = q.str("search");
-    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-        q.errors.push("search", "must be at most 200 characters");
-    }
-    let role = q.parse("role", Role::parse);
-    q.finish()?;
-    let (users, total) = state.services.admin.list_users(&principal, &UserFilter { search, role }, page).await?;
+    let page = page(q.page, q.limit, 10);
+    let filter = UserFilter { search: q.search.get().map(|s| s.0), role: q.role.get() };
+    let (users, total) = state.services.admin.list_users(&principal, &filter, page).await?;
     Ok(Reply::list(
         users.iter().map(UserView::from).collect(),
         ListMeta::new(page, total),
@@ -52,11 +67,11 @@ async fn list_users(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct RoleRequest {
-    /// `user` or `admin`.
-    role: String,
+request_body! {
+    /// The role to give.
+    pub struct RoleRequest {
+        "role" => role: Required<Role>,
+    }
 }
 
 /// The user after a role change, with rest-v1.md's `userId` and `name` too.
@@ -71,20 +86,16 @@ pub struct RoleChangeView {
 
 /// Make a user an admin, or an admin a user. The last admin cannot be demoted.
 #[utoipa::path(put, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), request_body = RoleRequest,
-    params(("id" = String, Path)),
+    params(IdPath),
     responses((status = 200, body = Envelope<RoleChangeView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn change_user_role(
     State(state): State<AppState>,
     ip: ClientIp,
     Auth(principal): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    PathText(id): PathText,
+    Json(body): Json<RoleRequest>,
 ) -> ApiResult<Reply<RoleChangeView>> {
-    let mut f = Fields::new(body);
-    let role = f.required_str("role");
-    let role = f.parse("role", role, Role::parse);
-    f.finish()?;
-    let role = role.expect("finish() fails when role is missing");
+    let role = body.role.get();
     let target = match user_id(&id) {
         Ok(id) => id,
         // Non-admins learn nothing about which ids exist.
@@ -100,13 +111,13 @@ async fn change_user_role(
 
 /// Delete an account. The last admin cannot be deleted.
 #[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(IdPath),
     responses((status = 200, body = Envelope<Option<String>>), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn delete_user(
     State(state): State<AppState>,
     ip: ClientIp,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> ApiResult<Reply<Option<()>>> {
     let target = match user_id(&id) {
         Ok(id) => id,
@@ -118,27 +129,42 @@ async fn delete_user(
     Ok(Reply::message("User deleted successfully"))
 }
 
+request_query! {
+    pub struct AuditQuery {
+        /// From 1.
+        "page" => page: Optional<PageNumber>,
+        /// 1–100, default 20.
+        "limit" => limit: Optional<PageLimit>,
+        /// e.g. `user.login`
+        "action" => action: Optional<Line<100>>,
+        "actorId" => actor_id: Optional<UserId>,
+        /// e.g. `user`, `product`, `order`
+        "targetType" => target_type: Optional<Line<100>>,
+        "targetId" => target_id: Optional<Line<100>>,
+        /// At or after.
+        "since" => since: Optional<Timestamp>,
+        /// Before.
+        "until" => until: Optional<Timestamp>,
+    }
+}
+
 /// Who did what, when, from which IP; newest first.
-#[utoipa::path(get, path = "/admin/audit-log", tag = "admin", security(("bearer" = [])),
-    params(("page" = Option<u32>, Query), ("limit" = Option<u32>, Query), ("action" = Option<String>, Query, description = "e.g. user.login"),
-        ("actorId" = Option<String>, Query), ("targetType" = Option<String>, Query), ("targetId" = Option<String>, Query),
-        ("since" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("until" = Option<String>, Query)),
+#[utoipa::path(get, path = "/admin/audit-log", tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = Envelope<Vec<AuditView>>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn audit_log(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    mut q: Params,
+    Query(q): Query<AuditQuery>,
 ) -> ApiResult<Reply<Vec<AuditView>>> {
-    let page = q.page(20);
+    let page = page(q.page, q.limit, 20);
     let filter = AuditFilter {
-        action: q.str("action"),
-        actor_id: q.parse("actorId", |s| s.parse().map_err(|_| "must be a user id".to_string())),
-        target_type: q.str("targetType"),
-        target_id: q.str("targetId"),
-        since: q.parse("since", Timestamp::parse),
-        until: q.parse("until", Timestamp::parse),
+        action: q.action.get().map(|s| s.0),
+        actor_id: q.actor_id.get(),
+        target_type: q.target_type.get().map(|s| s.0),
+        target_id: q.target_id.get().map(|s| s.0),
+        since: q.since.get(),
+        until: q.until.get(),
     };
-    q.finish()?;
     let (entries, total) = state.services.admin.audit_log(&principal, &filter, page).await?;
     Ok(Reply::list(
         entries.iter().map(AuditView::from).collect(),

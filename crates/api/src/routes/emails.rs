@@ -1,18 +1,25 @@
 //! `/admin/emails`: the outbox, for admins: what was sent, what waits, what
 //! died, and sending a dead message again.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use emporium_domain::Error;
+use emporium_domain::account::Email;
 use emporium_store::{MailFilter, MailRecord, MailStatus};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::envelope::{Envelope, ListMeta, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{Auth, ClientIp, Params};
+use crate::extract::input::{Line, PageLimit, PageNumber};
+use crate::extract::{Auth, ClientIp, IdPath, Input, Optional, PathText, Query};
+use crate::request_query;
+use crate::routes::admin::page;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_emails)).routes(routes!(retry_email))
@@ -63,24 +70,41 @@ impl From<&MailRecord> for EmailView {
     }
 }
 
+impl Input for MailStatus {
+    fn schema() -> RefOr<Schema> {
+        let all = [MailStatus::Pending, MailStatus::Sent, MailStatus::Dead].map(MailStatus::as_str);
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(all)).into()
+    }
+    fn from_json(value: Value) -> Result<Self, String> {
+        match value {
+            Value::String(s) => MailStatus::parse(&s),
+            _ => Err("must be a string".into()),
+        }
+    }
+}
+
+request_query! {
+    pub struct EmailQuery {
+        /// From 1.
+        "page" => page: Optional<PageNumber>,
+        /// 1–100, default 20.
+        "limit" => limit: Optional<PageLimit>,
+        "status" => status: Optional<MailStatus>,
+        /// An e-mail address, matched case-insensitively.
+        "recipient" => recipient: Optional<Line<{ Email::MAX_LEN }>>,
+    }
+}
+
 /// The outbox, newest first; filter by `status` and by recipient address.
-#[utoipa::path(get, path = "/admin/emails", tag = "admin", security(("bearer" = [])),
-    params(("page" = Option<u32>, Query), ("limit" = Option<u32>, Query),
-        ("status" = Option<String>, Query, description = "pending, sent or dead"),
-        ("recipient" = Option<String>, Query, description = "an e-mail address, matched case-insensitively")),
+#[utoipa::path(get, path = "/admin/emails", tag = "admin", security(("bearer" = [])), params(EmailQuery),
     responses((status = 200, body = Envelope<Vec<EmailView>>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn list_emails(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    mut q: Params,
+    Query(q): Query<EmailQuery>,
 ) -> ApiResult<Reply<Vec<EmailView>>> {
-    let page = q.page(20);
-    let status = q.parse("status", MailStatus::parse);
-    let recipient = q.str("recipient");
-    if recipient.as_ref().is_some_and(|r| r.chars().count() > 254) {
-        q.errors.push("recipient", "must be at most 254 characters");
-    }
-    q.finish()?;
+    let page = page(q.page, q.limit, 20);
+    let (status, recipient) = (q.status.get(), q.recipient.get().map(|r| r.0));
     let (mails, total) = state.services.outbox.list(&principal, &MailFilter { status, recipient }, page).await?;
     Ok(Reply::list(
         mails.iter().map(EmailView::from).collect(),
@@ -91,13 +115,13 @@ async fn list_emails(
 
 /// Queue a dead message again, with a fresh count of attempts. 409 unless it is dead.
 #[utoipa::path(post, path = "/admin/emails/{id}/retry", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(IdPath),
     responses((status = 200, body = Envelope<Option<String>>), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn retry_email(
     State(state): State<AppState>,
     ip: ClientIp,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> ApiResult<Reply<Option<()>>> {
     let id = match id.parse::<i64>() {
         Ok(id) if id > 0 => id,

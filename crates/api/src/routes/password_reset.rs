@@ -5,24 +5,25 @@
 use axum::extract::State;
 use emporium_domain::account::{Email, Password};
 use emporium_service::accounts::RESET_REQUESTED;
-use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::envelope::{Envelope, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{ClientIp, Fields, JsonObject};
+use crate::extract::input::Line;
+use crate::extract::{ClientIp, Json, Required};
+use crate::request_body;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(forgot_password)).routes(routes!(reset_password))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct ForgotPasswordRequest {
-    email: String,
+request_body! {
+    /// Where to send the link.
+    pub struct ForgotPasswordRequest {
+        "email" => email: Required<Email>,
+    }
 }
 
 /// Ask for a password-reset link. The answer is the same 200, as fast,
@@ -33,26 +34,22 @@ pub struct ForgotPasswordRequest {
 async fn forgot_password(
     State(state): State<AppState>,
     ip: ClientIp,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ForgotPasswordRequest>,
 ) -> ApiResult<Reply<Option<()>>> {
-    let mut f = Fields::new(body);
-    let email = f.required_str("email");
-    let email = f.parse("email", email, Email::parse);
-    f.finish()?;
-    let email = email.expect("finish() fails when email is missing");
+    let email = body.email.get();
     state.check_auth_budget(ip).await?;
     state.services.accounts.forgot_password(email, ip.context());
     Ok(Reply::message(RESET_REQUESTED))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct ResetPasswordRequest {
-    /// The token from the link in the reset mail.
-    token: String,
-    /// At least 8 characters with upper, lower, digit and special character.
-    new_password: String,
+request_body! {
+    /// The token from the mail, and the new password.
+    pub struct ResetPasswordRequest {
+        /// The token from the link in the reset mail.
+        "token" => token: Required<Line<256>>,
+        /// At least 8 characters with upper, lower, digit and special character.
+        "newPassword" => new_password: Required<Password>,
+    }
 }
 
 /// Set a new password with the token from a reset mail. Every session of the
@@ -63,14 +60,9 @@ pub struct ResetPasswordRequest {
 async fn reset_password(
     State(state): State<AppState>,
     ip: ClientIp,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ResetPasswordRequest>,
 ) -> ApiResult<Reply<Option<()>>> {
-    let mut f = Fields::new(body);
-    let token = f.required_str("token");
-    let new = f.required_str("newPassword");
-    let new = f.parse("newPassword", new, Password::parse);
-    f.finish()?;
-    let (Some(token), Some(new)) = (token, new) else { unreachable!("finish() fails when any field is missing") };
+    let (token, new) = (body.token.get().0, body.new_password.get());
     state.check_auth_budget(ip).await?;
     state.services.accounts.reset_password(&token, new, &ip.context()).await?;
     Ok(Reply::message("Password reset successfully"))

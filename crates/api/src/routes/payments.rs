@@ -7,10 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use emporium_domain::Error;
+use emporium_domain::money::Money;
 use emporium_domain::payments::PaymentMethod;
 use emporium_service::payments::Applied;
 use emporium_store::{PaymentRecord, RefundRecord};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,9 +19,13 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::envelope::{Envelope, Reply};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{AdminAuth, ClientIp, Fields, JsonObject, MaybeAuth, OptionalJsonObject, OrderToken, Params};
-use crate::routes::orders::{order_id, viewer};
+use crate::extract::input::Line;
+use crate::extract::{
+    AdminAuth, ClientIp, IdPath, Json, MaybeAuth, Optional, OptionalJson, OrderToken, PathText, Query, Required,
+};
+use crate::routes::orders::{GivenOrderToken, GuestQuery, order_id, viewer};
 use crate::views::OrderView;
+use crate::{request_body, request_query};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -177,14 +182,15 @@ impl From<&Applied> for PaymentResultView {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CheckoutRequest {
-    /// stripe, paypal, test or manual.
-    provider: String,
-    /// For guests: the order token from the answer that placed the order
-    /// (or send it as `X-Order-Token`).
-    token: Option<String>,
+request_body! {
+    /// How to pay, and (for guests) the order token.
+    pub struct CheckoutRequest {
+        /// stripe, paypal, test or manual.
+        "provider" => provider: Required<PaymentMethod>,
+        /// For guests: the order token from the answer that placed the order
+        /// (or send it as `X-Order-Token`).
+        "token" => token: Optional<GivenOrderToken>,
+    }
 }
 
 /// Open the order's checkout (its owner, an admin, or the guest who placed
@@ -194,8 +200,8 @@ pub struct CheckoutRequest {
 /// `manual` records that the order is paid outside the site. A provider this
 /// server is not configured with: 400 naming it. The provider down: 502, and
 /// nothing changed.
-#[utoipa::path(post, path = "/orders/{id}/checkout", tag = "payments", request_body = CheckoutRequest, params(("id" = String, Path),
-        ("X-Order-Token" = Option<String>, Header, description = "a guest's order token")),
+#[utoipa::path(post, path = "/orders/{id}/checkout", tag = "payments", request_body = CheckoutRequest, security((), ("bearer" = [])),
+    params(IdPath, ("X-Order-Token" = Option<String>, Header, description = "a guest's order token")),
     responses((status = 201, body = Envelope<CheckoutView>), (status = 200, body = Envelope<CheckoutView>), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
 async fn start_checkout(
@@ -203,17 +209,12 @@ async fn start_checkout(
     ip: ClientIp,
     auth: MaybeAuth,
     OrderToken(header): OrderToken,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    PathText(id): PathText,
+    Json(body): Json<CheckoutRequest>,
 ) -> ApiResult<Reply<CheckoutView>> {
-    let mut f = Fields::new(body);
-    let provider = f.required_str("provider");
-    let method = f.parse("provider", provider, |p| PaymentMethod::parse(p.trim()));
-    let from_body = f.optional_str("token");
-    f.finish()?;
-    let viewer = viewer(auth, header.or(from_body))?;
-    let checkout =
-        state.services.payments.checkout(&viewer, order_id(&id)?, method.expect("checked"), &ip.context()).await?;
+    let viewer = viewer(auth, header.or(body.token.get().map(|t| t.0)))?;
+    let method = body.provider.get();
+    let checkout = state.services.payments.checkout(&viewer, order_id(&id)?, method, &ip.context()).await?;
     let p = &checkout.payment;
     let view = CheckoutView {
         payment_id: p.id.to_string(),
@@ -230,19 +231,18 @@ async fn start_checkout(
 }
 
 /// The order's payment attempts and refunds, to whoever may see the order.
-#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", params(("id" = String, Path),
-        ("X-Order-Token" = Option<String>, Header, description = "a guest's order token"),
-        ("token" = Option<String>, Query, description = "the same token, as in the order's link")),
-    responses((status = 200, body = Envelope<OrderPaymentsView>), (status = 404, body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", security((), ("bearer" = [])),
+    params(IdPath, GuestQuery, ("X-Order-Token" = Option<String>, Header, description = "a guest's order token")),
+    responses((status = 200, body = Envelope<OrderPaymentsView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
 async fn list_order_payments(
     State(state): State<AppState>,
     auth: MaybeAuth,
     OrderToken(header): OrderToken,
-    Path(id): Path<String>,
-    mut q: Params,
+    PathText(id): PathText,
+    Query(q): Query<GuestQuery>,
 ) -> ApiResult<Reply<OrderPaymentsView>> {
-    let token = q.str("token");
-    q.finish()?;
+    let token = q.token.get().map(|t| t.0);
     let (payments, refunds) =
         state.services.payments.of_order(&viewer(auth, header.or(token))?, order_id(&id)?).await?;
     let view = OrderPaymentsView {
@@ -254,47 +254,50 @@ async fn list_order_payments(
 
 /// Record that a manual order's money arrived (admin). The order becomes
 /// paid; a manual order already processing or shipped keeps its status.
-#[utoipa::path(post, path = "/orders/{id}/mark-paid", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Envelope<OrderView>), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+#[utoipa::path(post, path = "/orders/{id}/mark-paid", tag = "payments", security(("bearer" = [])), params(IdPath),
+    request_body = Option<MarkPaidRequest>,
+    responses((status = 200, body = Envelope<OrderView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn mark_order_paid(
     State(state): State<AppState>,
     ip: ClientIp,
     AdminAuth(principal): AdminAuth,
-    Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    PathText(id): PathText,
+    OptionalJson(_no_input): OptionalJson<MarkPaidRequest>,
 ) -> ApiResult<Reply<OrderView>> {
-    Fields::new(body).finish()?;
     let applied = state.services.payments.mark_paid(&principal, order_id(&id)?, &ip.context()).await?;
     Ok(Reply::ok(OrderView::from(&applied.order), "Order marked paid successfully"))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct RefundRequest {
-    /// How much to refund; all that is left of the payment when absent.
-    amount: Option<f64>,
-    /// Put the goods back in stock (on a full refund). Defaults to true only while they have not shipped.
-    restock: Option<bool>,
+request_body! {
+    /// Nothing: marking paid takes no input (an empty object, or no body).
+    pub struct MarkPaidRequest {}
+}
+
+request_body! {
+    /// How much to refund, and whether the goods go back in stock.
+    pub struct RefundRequest {
+        /// How much to refund; all that is left of the payment when absent.
+        "amount" => amount: Optional<Money>,
+        /// Put the goods back in stock (on a full refund). Defaults to true only while they have not shipped.
+        "restock" => restock: Optional<bool>,
+    }
 }
 
 /// Refund (part of) the order's payment through the provider that captured
 /// it (admin); never more than is left of it. A full refund moves the order
 /// to `refunded`.
-#[utoipa::path(post, path = "/orders/{id}/refund", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)), request_body = RefundRequest,
+#[utoipa::path(post, path = "/orders/{id}/refund", tag = "payments", security(("bearer" = [])), params(IdPath), request_body = Option<RefundRequest>,
     responses((status = 200, body = Envelope<RefundedView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
 async fn refund_order(
     State(state): State<AppState>,
     ip: ClientIp,
     AdminAuth(principal): AdminAuth,
-    Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    PathText(id): PathText,
+    OptionalJson(body): OptionalJson<RefundRequest>,
 ) -> ApiResult<Reply<RefundedView>> {
-    let mut f = Fields::new(body);
-    let amount = f.optional_money("amount");
-    let restock = f.optional_bool("restock");
-    f.finish()?;
+    let (amount, restock) = (body.amount.get(), body.restock.get());
     let (order, refund) =
         state.services.payments.refund(&principal, order_id(&id)?, amount, restock, &ip.context()).await?;
     let view = RefundedView { order: OrderView::from(&order), refund: RefundView::from(&refund) };
@@ -316,65 +319,74 @@ async fn stripe_webhook(
     Ok(Reply::ok(applied.as_ref().map(PaymentResultView::from), "Webhook received"))
 }
 
+request_query! {
+    pub struct StripeReturnQuery {
+        /// The Checkout Session's id, as Stripe appends it.
+        "session_id" => session_id: Required<ProviderRef>,
+    }
+}
+
+/// A provider's reference as it comes back in a return URL: one line.
+type ProviderRef = Line<255>;
+
 /// Where Stripe sends the buyer after paying: the session's state is read
 /// from Stripe and applied, then the buyer is redirected to the front end
 /// (`/checkout/success?order=…`, or `/cart` if it did not go through), or
 /// answered with JSON when no front-end URL is configured.
-#[utoipa::path(get, path = "/payments/stripe/return", tag = "payments", params(("session_id" = String, Query)),
+#[utoipa::path(get, path = "/payments/stripe/return", tag = "payments", params(StripeReturnQuery),
     responses((status = 200, body = Envelope<PaymentResultView>), (status = 303, description = "to the front end"), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
-async fn stripe_return(State(state): State<AppState>, mut q: Params) -> ApiResult<Response> {
-    let session = q.str("session_id");
-    let session = required(&mut q, "session_id", session);
-    q.finish()?;
-    let applied = state.services.payments.buyer_returned("stripe", &session.expect("checked")).await?;
+async fn stripe_return(State(state): State<AppState>, Query(q): Query<StripeReturnQuery>) -> ApiResult<Response> {
+    let applied = state.services.payments.buyer_returned("stripe", &q.session_id.get().0).await?;
     Ok(back_to_shop(&state, &applied))
+}
+
+request_query! {
+    pub struct PayPalReturnQuery {
+        /// The PayPal order's id, as PayPal appends it.
+        "token" => token: Required<ProviderRef>,
+        /// Read and ignored: who paid is PayPal's to say when asked.
+        "PayerID" => payer_id: Optional<ProviderRef>,
+    }
+}
+
+request_query! {
+    pub struct PayPalCancelQuery {
+        /// The PayPal order's id, as PayPal appends it.
+        "token" => token: Required<ProviderRef>,
+    }
 }
 
 /// Where PayPal sends the buyer after approving: the order is captured
 /// (once, however often this is called) and the capture's state applied.
-#[utoipa::path(get, path = "/payments/paypal/return", tag = "payments", params(("token" = String, Query), ("PayerID" = Option<String>, Query)),
+#[utoipa::path(get, path = "/payments/paypal/return", tag = "payments", params(PayPalReturnQuery),
     responses((status = 200, body = Envelope<PaymentResultView>), (status = 303, description = "to the front end"), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
-async fn paypal_return(State(state): State<AppState>, mut q: Params) -> ApiResult<Response> {
-    let token = q.str("token");
-    let token = required(&mut q, "token", token);
+async fn paypal_return(State(state): State<AppState>, Query(q): Query<PayPalReturnQuery>) -> ApiResult<Response> {
     // Who paid is PayPal's to say when asked; the query's PayerID proves nothing.
-    q.ignore("PayerID");
-    q.finish()?;
-    let applied = state.services.payments.buyer_returned("paypal", &token.expect("checked")).await?;
+    let applied = state.services.payments.buyer_returned("paypal", &q.token.get().0).await?;
     Ok(back_to_shop(&state, &applied))
 }
 
 /// Where PayPal sends a buyer who gives up: the attempt is closed.
-#[utoipa::path(get, path = "/payments/paypal/cancel", tag = "payments", params(("token" = String, Query)),
+#[utoipa::path(get, path = "/payments/paypal/cancel", tag = "payments", params(PayPalCancelQuery),
     responses((status = 200, body = Envelope<PaymentResultView>), (status = 303, description = "to the front end"), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
-async fn paypal_cancel_get(State(state): State<AppState>, q: Params) -> ApiResult<Response> {
+async fn paypal_cancel_get(State(state): State<AppState>, Query(q): Query<PayPalCancelQuery>) -> ApiResult<Response> {
     paypal_cancel(state, q).await
 }
 
 /// As `GET /payments/paypal/cancel`.
-#[utoipa::path(post, path = "/payments/paypal/cancel", tag = "payments", params(("token" = String, Query)),
+#[utoipa::path(post, path = "/payments/paypal/cancel", tag = "payments", params(PayPalCancelQuery),
     responses((status = 200, body = Envelope<PaymentResultView>), (status = 303, description = "to the front end"), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
-async fn paypal_cancel_post(State(state): State<AppState>, q: Params) -> ApiResult<Response> {
+async fn paypal_cancel_post(State(state): State<AppState>, Query(q): Query<PayPalCancelQuery>) -> ApiResult<Response> {
     paypal_cancel(state, q).await
 }
 
-async fn paypal_cancel(state: AppState, mut q: Params) -> ApiResult<Response> {
-    let token = q.str("token");
-    let token = required(&mut q, "token", token);
-    q.finish()?;
-    let applied = state.services.payments.buyer_cancelled("paypal", &token.expect("checked")).await?;
+async fn paypal_cancel(state: AppState, q: PayPalCancelQuery) -> ApiResult<Response> {
+    let applied = state.services.payments.buyer_cancelled("paypal", &q.token.get().0).await?;
     Ok(back_to_shop(&state, &applied))
-}
-
-fn required(q: &mut Params, name: &str, value: Option<String>) -> Option<String> {
-    if value.is_none() {
-        q.errors.push(name, "is required");
-    }
-    value
 }
 
 /// A 303 to the front end, or the result as JSON when there is none.

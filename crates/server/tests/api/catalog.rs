@@ -71,11 +71,11 @@ async fn categories_are_created_read_and_nested_one_level(app: &TestApp) {
     assert_eq!(android["parent"], id);
     let nested =
         app.post("/api/v1/categories", Some(&admin), json!({ "name": "Pixel", "parent": android["_id"] })).await;
-    nested.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    assert_eq!(nested.error_fields(), ["parent"]);
+    nested.assert_error(StatusCode::CONFLICT, "CONFLICT");
+    assert!(nested.body["error"]["message"].as_str().unwrap().contains("top-level"), "{}", nested.body);
     app.post("/api/v1/categories", Some(&admin), json!({ "name": "Orphan", "parent": "no-such" }))
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        .assert_error(StatusCode::CONFLICT, "CONFLICT");
 
     // Renaming keeps the slug, so links keep working; a stale __v is refused.
     let renamed =
@@ -170,8 +170,6 @@ async fn product_validation_names_each_field(app: &TestApp) {
         (json!({ "name": "A", "price": 1, "stock": "5" }), "stock"),
         (json!({ "name": "A", "price": 1, "images": ["ftp://x.example/a.png"] }), "images"),
         (json!({ "name": "A", "price": 1, "images": "https://x.example/a.png" }), "images"),
-        (json!({ "name": "A", "price": 1, "category": "no-such-category" }), "category"),
-        (json!({ "name": "A", "price": 1, "category": 999999 }), "category"),
         (json!({ "name": "A", "price": 1, "available": "yes" }), "available"),
         (json!({ "name": "A", "price": 1, "sku": "has spaces" }), "sku"),
         (json!({ "name": "A", "price": 1, "keywords": [1, 2] }), "keywords"),
@@ -181,6 +179,12 @@ async fn product_validation_names_each_field(app: &TestApp) {
         let reply = app.post("/api/v1/products", Some(&admin), body.clone()).await;
         reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         assert_eq!(reply.error_fields(), [field], "{body}");
+    }
+    // A category that names nothing: the request is well formed, the catalog has no such category.
+    for category in [json!("no-such-category"), json!(999999)] {
+        app.post("/api/v1/products", Some(&admin), json!({ "name": "A", "price": 1, "category": category }))
+            .await
+            .assert_error(StatusCode::CONFLICT, "CONFLICT");
     }
     let all = app
         .post("/api/v1/products", Some(&admin), json!({ "name": "", "price": -1, "stock": -1, "discount": 200 }))
@@ -384,9 +388,11 @@ async fn every_filter_and_sort(app: &TestApp) {
     let by_id = app.get("/api/v1/categories/audio", None).await.body["data"]["_id"].as_str().unwrap().to_string();
     assert_eq!(app.get(&format!("/api/v1/products?category={by_id}"), None).await.body["meta"]["total"], 3);
 
-    let bad = app.get("/api/v1/products?minPrice=500&maxPrice=100", None).await;
-    bad.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    assert_eq!(bad.error_fields(), ["minPrice"]);
+    // A range that holds nothing is a question with an empty answer, not a
+    // malformed one: no JSON Schema can say "min <= max", so a client built
+    // from the document must not get a 400 for it.
+    let empty = app.get("/api/v1/products?minPrice=500&maxPrice=100", None).await;
+    assert_eq!((empty.status, empty.body["meta"]["total"].as_u64()), (StatusCode::OK, Some(0)));
 }
 
 async fn pagination_edges(app: &TestApp) {
@@ -458,7 +464,6 @@ async fn hostile_input_is_refused_or_harmless(app: &TestApp) {
         "a:*|b",
         "(!)",
         "alpha\" OR \"1",
-        "\u{0}",
     ] {
         let encoded: String = form_urlencoded::byte_serialize(search.as_bytes()).collect();
         let reply = app.get(&format!("/api/v1/products?search={encoded}"), None).await;
@@ -470,6 +475,8 @@ async fn hostile_input_is_refused_or_harmless(app: &TestApp) {
         ["Alpha Speaker"],
         "operators are plain text"
     );
+    // A control character can never be a search: refused, not searched for.
+    app.get("/api/v1/products?search=%00", None).await.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let long = "a".repeat(10_000);
     app.get(&format!("/api/v1/products?search={long}"), None)
         .await

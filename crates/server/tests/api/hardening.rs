@@ -132,11 +132,10 @@ async fn a_change_past_stock_is_refused_and_changes_nothing(app: &TestApp) {
         .assert_error(StatusCode::CONFLICT, "INSUFFICIENT_STOCK");
     assert_eq!(cart_quantity(app, &user, &id).await, Some(10), "refusals change nothing");
 
-    // A product no longer for sale takes no increase, but may be lowered and removed.
+    // A product no longer for sale takes no increase (409: the product's
+    // state is at fault, not the request), but may be lowered and removed.
     app.patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({ "available": false })).await;
-    app.patch(&path, Some(&user), json!({ "change": 1 }))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    app.patch(&path, Some(&user), json!({ "change": 1 })).await.assert_error(StatusCode::CONFLICT, "CONFLICT");
     assert_eq!(cart_quantity(app, &user, &id).await, Some(10));
     assert_eq!(app.patch(&path, Some(&user), json!({ "change": -1 })).await.status, StatusCode::OK);
     assert_eq!(cart_quantity(app, &user, &id).await, Some(9));

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod catalog;
 mod conventions;
+mod edge;
 mod hardening;
 mod limits;
 mod mail;

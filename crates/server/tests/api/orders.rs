@@ -431,7 +431,7 @@ async fn cart_shows_live_prices_and_flags_lines(app: &TestApp) {
     assert_eq!(app.get("/api/v1/cart", Some(&user)).await.body["data"]["items"][0]["issue"], "unavailable");
     app.post("/api/v1/cart/items", Some(&user), json!({ "productId": a, "quantity": 1 }))
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        .assert_error(StatusCode::CONFLICT, "CONFLICT");
 }
 
 async fn cart_quantities_are_checked(app: &TestApp) {
@@ -525,9 +525,10 @@ async fn order_from_cart_snapshots_prices_and_empties_it(app: &TestApp) {
         "prices are snapshotted"
     );
 
+    // Well formed, but the cart is empty now: a conflict with its state, not a malformed request.
     app.post("/api/v1/orders", Some(&user), json!({ "shippingAddress": address() }))
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        .assert_error(StatusCode::CONFLICT, "CONFLICT");
 }
 
 async fn order_input_is_checked(app: &TestApp) {
@@ -571,7 +572,7 @@ async fn order_input_is_checked(app: &TestApp) {
     app.patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({ "available": false })).await;
     guest_order(app, "g@example.com", json!([{ "productId": id, "quantity": 1 }]))
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        .assert_error(StatusCode::CONFLICT, "CONFLICT");
     assert_eq!(stock(app, &id).await, 10, "no refused order took stock");
     // The same product twice is one line.
     app.patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({ "available": true })).await;
