@@ -102,8 +102,10 @@ fn error_response(description: &str) -> RefOr<Response> {
         .into()
 }
 
+/// The native API's operations (a dialect under `/compat` documents its own
+/// errors and envelope, so nothing shared is added to it).
 fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
-    openapi.paths.paths.values_mut().flat_map(|item| {
+    openapi.paths.paths.iter_mut().filter(|(path, _)| !path.starts_with("/compat/")).flat_map(|(_, item)| {
         [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
             .into_iter()
             .filter_map(Option::as_mut)

@@ -36,12 +36,29 @@ pub fn native_api() -> OpenApiRouter<AppState> {
     )
 }
 
-/// The whole HTTP application: routes, service endpoints, and the layers
-/// every request passes through.
+/// The whole HTTP application with the native API only.
 pub fn router(state: AppState) -> Router {
+    router_with_dialects(state, Vec::new())
+}
+
+/// A dialect: another API document served over the same services, mounted
+/// under its base path (`/compat/promarket`). Its routes are relative to that
+/// path and tagged with the dialect's name in the OpenAPI document; it owns
+/// its wire format (envelope, errors), so the native API's shared error
+/// responses and links are not added to its operations.
+pub struct Dialect {
+    pub base_path: &'static str,
+    pub routes: OpenApiRouter<AppState>,
+}
+
+/// The whole HTTP application: the native API, the dialects, the service
+/// endpoints, and the layers every request passes through (so a dialect's
+/// requests count against the same rate limits and are logged the same way).
+pub fn router_with_dialects(state: AppState, dialects: Vec<Dialect>) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
-    let (api, openapi) = native_api().split_for_parts();
+    let all = dialects.into_iter().fold(native_api(), |all, d| all.nest(d.base_path, d.routes));
+    let (api, openapi) = all.split_for_parts();
     let openapi = crate::openapi::finish(openapi);
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);

@@ -1,5 +1,6 @@
 //! The `emporium` server: configuration, wiring, and the application's life.
 
+pub mod dialects;
 pub mod config;
 pub mod mail_worker;
 pub mod seed;
@@ -150,7 +151,7 @@ impl Application {
             services.outbox.queued_signal(),
         );
         let state = AppState::new(services.clone(), config.api.clone()).with_limits(limits);
-        let router = emporium_api::router(state);
+        let router = emporium_api::router_with_dialects(state, dialects::all());
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;

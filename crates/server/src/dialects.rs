@@ -1,0 +1,9 @@
+//! The other API documents Emporium serves, each under `/compat/<name>` over
+//! the same services (see each dialect crate under `crates/compat/`). One
+//! line per dialect; the order does not matter, their base paths differ.
+
+use emporium_api::Dialect;
+
+pub fn all() -> Vec<Dialect> {
+    vec![]
+}
