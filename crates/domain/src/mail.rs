@@ -26,8 +26,12 @@ pub enum MailContent {
     PasswordChanged {
         name: String,
     },
+    /// A guest's order carries its access token, for the link that reads it
+    /// (a secret like a reset token: erased once sent, never shown to admins).
     OrderPlaced {
         order: OrderFacts,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_token: Option<String>,
     },
     OrderPaid {
         order: OrderFacts,
@@ -59,9 +63,10 @@ impl MailContent {
         }
     }
 
-    /// Whether the stored message holds a secret (a reset token).
+    /// Whether the stored message holds a secret (a reset token, a guest
+    /// order's access token).
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, MailContent::PasswordReset { .. })
+        matches!(self, MailContent::PasswordReset { .. } | MailContent::OrderPlaced { access_token: Some(_), .. })
     }
 }
 

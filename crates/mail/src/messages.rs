@@ -157,9 +157,10 @@ impl Mailer {
                 ],
                 Some(("Reset your password", self.link("forgot-password", None))),
             ),
-            MailContent::OrderPlaced { order } => self.order(
+            MailContent::OrderPlaced { order, access_token } => self.order_with_token(
                 format!("{shop}: order #{} received", order.order_id),
                 order,
+                access_token.as_deref(),
                 vec![
                     format!(
                         "thank you for your order #{}. We have received it and reserved your items.",
@@ -207,6 +208,18 @@ impl Mailer {
         order: &OrderFacts,
         paragraphs: Vec<String>,
     ) -> Result<(String, String, String), RenderError> {
+        self.order_with_token(subject, order, None, paragraphs)
+    }
+
+    /// An order mail; a guest's order's link carries its access token, the
+    /// only thing that opens it without an account.
+    fn order_with_token(
+        &self,
+        subject: String,
+        order: &OrderFacts,
+        access_token: Option<&str>,
+        paragraphs: Vec<String>,
+    ) -> Result<(String, String, String), RenderError> {
         let currency = order.currency.as_str();
         let lines = order
             .items
@@ -231,7 +244,7 @@ impl Mailer {
             discount: (order.discount_total_minor > 0).then(|| money(order.discount_total_minor, currency)),
             total: money(order.total_minor, currency),
             address: address.lines(),
-            link: self.link(&format!("orders/{}", order.order_id), None),
+            link: self.link(&format!("orders/{}", order.order_id), access_token.map(|t| ("token", t))),
         };
         Ok((subject, OrderText { m: &view }.render()?, OrderHtml { m: &view }.render()?))
     }
@@ -383,7 +396,7 @@ mod tests {
     #[test]
     fn every_message_is_text_and_html_with_a_stable_message_id() {
         let m = mailer();
-        let mail = queued(Some("Jane"), MailContent::OrderPlaced { order: order() });
+        let mail = queued(Some("Jane"), MailContent::OrderPlaced { order: order(), access_token: None });
         let built = m.build(&mail).unwrap();
         let raw = text(&built);
         assert!(raw.contains("multipart/alternative"), "{raw}");
@@ -395,7 +408,8 @@ mod tests {
 
     #[test]
     fn html_escapes_user_data() {
-        let built = mailer().build(&queued(None, MailContent::OrderPlaced { order: order() })).unwrap();
+        let built =
+            mailer().build(&queued(None, MailContent::OrderPlaced { order: order(), access_token: None })).unwrap();
         let html = part(&built, "text/html");
         assert!(!html.contains("<script>") && !html.contains("<b>Jane"), "{html}");
         assert!(html.contains("&#60;script&#62;") && html.contains("&#60;b&#62;Jane"), "{html}");
@@ -404,7 +418,8 @@ mod tests {
 
     #[test]
     fn the_order_confirmation_never_claims_a_payment() {
-        let built = mailer().build(&queued(None, MailContent::OrderPlaced { order: order() })).unwrap();
+        let built =
+            mailer().build(&queued(None, MailContent::OrderPlaced { order: order(), access_token: None })).unwrap();
         let raw = part(&built, "text/plain").to_lowercase();
         assert!(raw.contains("awaiting payment"), "{raw}");
         assert!(!raw.contains("payment received") && !raw.contains("received your payment"), "{raw}");

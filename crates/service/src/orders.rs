@@ -172,6 +172,7 @@ impl Orders {
             shipping_address: request.shipping_address,
             notes: request.notes,
             access_token_hash: access_token.as_deref().map(tokens::hash_token),
+            access_token: access_token.clone(),
             items: Vec::new(),
             totals: Totals::default(),
             from_cart: source.cart(),

@@ -72,7 +72,7 @@ WITH line AS (
     INSERT INTO outbox (mail_key, kind, to_address, to_key, to_name, payload, sensitive, status, attempts,
         next_attempt_at, created_at, updated_at)
     SELECT $31 || placed.id || $32, $33, $34, $35, $36,
-        jsonb_set(CAST($37::text AS jsonb), '{order,orderId}', to_jsonb(placed.id))::text, FALSE, 'pending', 0, $5, $5, $5
+        jsonb_set(CAST($37::text AS jsonb), '{order,orderId}', to_jsonb(placed.id))::text, $38, 'pending', 0, $5, $5, $5
     FROM placed WHERE $37::text IS NOT NULL
     ON CONFLICT (mail_key) DO NOTHING
 )
@@ -95,7 +95,7 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
     let details = audit.details.to_string();
     // The confirmation mail, as `record_order_event` queues it on SQLite; its
     // order id (and so its key) is filled in by the statement.
-    let mail = emporium_store::mail::order_mail(&o.placed_record(OrderId::new(0)), OrderStatus::Pending, None);
+    let mail = emporium_store::mail::placed_mail(&o.placed_record(OrderId::new(0)), o.access_token.as_deref());
     let (key_prefix, key_suffix) = emporium_store::mail::order_mail_key_around(OrderStatus::Pending);
     let payload = mail.as_ref().map(|m| serde_json::to_string(&m.content)).transpose()?;
     Ok(sqlx::query_scalar::<_, i64>(PLACE_ORDER)
@@ -136,6 +136,7 @@ pub(crate) async fn write_order(store: &PostgresStore, o: &NewOrder) -> StoreRes
         .bind(mail.as_ref().map(|m| m.to_address.to_lowercase()))
         .bind(mail.as_ref().and_then(|m| m.to_name.clone()))
         .bind(payload)
+        .bind(mail.as_ref().is_some_and(|m| m.content.is_sensitive()))
         .fetch_optional(store.checkout_writer())
         .await?)
 }

@@ -66,7 +66,7 @@ pub(crate) async fn write_order(store: &SqliteStore, o: &NewOrder) -> StoreResul
         reason: None,
         at: o.now,
     };
-    crate::orders::record_order_event(&mut tx, order_id, &first).await?;
+    crate::orders::record_order_event_with_token(&mut tx, order_id, &first, o.access_token.as_deref()).await?;
     if let Some(claim) = &o.idempotency {
         sqlx::query(sql::INSERT_CLAIM)
             .bind(&claim.scope)

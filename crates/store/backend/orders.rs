@@ -26,6 +26,17 @@ use crate::outbox::enqueue_mail;
 /// (the native API, a dialect, the sweep, a payment confirmation) sends the
 /// same mail, once: the mail's key names the order and the status.
 pub(crate) async fn record_order_event(conn: &mut Conn, order_id: i64, event: &OrderEventRecord) -> StoreResult<()> {
+    record_order_event_with_token(conn, order_id, event, None).await
+}
+
+/// [`record_order_event`], for an order's first event: the confirmation of
+/// a guest's order carries its access token.
+pub(crate) async fn record_order_event_with_token(
+    conn: &mut Conn,
+    order_id: i64,
+    event: &OrderEventRecord,
+    access_token: Option<&str>,
+) -> StoreResult<()> {
     sqlx::query::<Db>(sql::INSERT_ORDER_EVENT)
         .bind(order_id)
         .bind(event.from.map(OrderStatus::as_str))
@@ -37,7 +48,11 @@ pub(crate) async fn record_order_event(conn: &mut Conn, order_id: i64, event: &O
         .execute(&mut *conn)
         .await?;
     let order = load_order(conn, order_id, false).await?.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished"))?;
-    if let Some(mail) = emporium_store::mail::order_mail(&order, event.to, event.reason.as_deref()) {
+    let mail = match event.to {
+        OrderStatus::Pending => emporium_store::mail::placed_mail(&order, access_token),
+        to => emporium_store::mail::order_mail(&order, to, event.reason.as_deref()),
+    };
+    if let Some(mail) = mail {
         enqueue_mail(conn, &mail, event.at).await?;
     }
     Ok(())

@@ -44,7 +44,7 @@ pub fn order_mail(order: &OrderRecord, to: OrderStatus, reason: Option<&str>) ->
     }
     let facts = order_facts(order);
     let content = match to {
-        OrderStatus::Pending => MailContent::OrderPlaced { order: facts },
+        OrderStatus::Pending => MailContent::OrderPlaced { order: facts, access_token: None },
         OrderStatus::Paid => MailContent::OrderPaid { order: facts },
         OrderStatus::Shipped => MailContent::OrderShipped { order: facts },
         OrderStatus::Cancelled => MailContent::OrderCancelled { order: facts, reason: reason.map(String::from) },
@@ -59,6 +59,16 @@ pub fn order_mail(order: &OrderRecord, to: OrderStatus, reason: Option<&str>) ->
         to_name: Some(format!("{} {}", address.first_name(), address.last_name())),
         content,
     })
+}
+
+/// The confirmation of an order just placed; a guest's carries the order's
+/// access token, which exists in plain text only until this mail is sent.
+pub fn placed_mail(order: &OrderRecord, access_token: Option<&str>) -> Option<OutgoingMail> {
+    let mut mail = order_mail(order, OrderStatus::Pending, None)?;
+    if let MailContent::OrderPlaced { access_token: token, .. } = &mut mail.content {
+        *token = access_token.map(String::from);
+    }
+    Some(mail)
 }
 
 /// An order mail's key is `{prefix}{order id}{suffix}`; apart for the

@@ -33,6 +33,9 @@ pub struct NewOrder {
     pub notes: Option<String>,
     /// A guest order's access token, as its SHA-256 hash; `None` for a user's.
     pub access_token_hash: Option<String>,
+    /// The same token in plain text, for the confirmation mail's link only
+    /// (that outbox row is sensitive: erased once sent); never stored otherwise.
+    pub access_token: Option<String>,
     /// One per product, sorted by product id (see `merge_lines`), priced as
     /// the buyer was shown them: stock is taken only while every product
     /// still has that price and discount.

@@ -302,6 +302,20 @@ async fn each_order_event_sends_its_mail_once_with_the_right_totals(backend: Bac
     assert!(confirmation.html().contains("Mug &#60;b&#62;bold&#60;/b&#62;"), "{}", confirmation.html());
     assert!(confirmation.html().contains("31.50 USD"));
 
+    // A guest's confirmation links to the order with its access token, the
+    // one thing that opens it without an account; the stored copy is hidden.
+    let token = placed.body["data"]["orderToken"].as_str().expect("a guest order has a token").to_string();
+    let link = format!("http://shop.test/orders/{id}?token={token}");
+    assert!(text.contains(&link), "{text}");
+    assert!(confirmation.html().contains(&link), "{}", confirmation.html());
+    let opened = app.get(&format!("/api/v1/orders/{id}?token={token}"), None).await;
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.body);
+    let stored = outbox(&app, &admin, "&recipient=ada@example.com").await;
+    let placed_mail =
+        stored["data"].as_array().unwrap().iter().find(|m| m["key"] == json!(format!("order:{id}:pending")));
+    assert_eq!(placed_mail.expect("the confirmation is listed")["content"], Value::Null, "the token is never shown");
+    assert!(!stored.to_string().contains(&token));
+
     for status in ["paid", "processing", "shipped", "delivered", "refunded"] {
         let moved = app.patch(&format!("/api/v1/orders/{id}/status"), Some(&admin), json!({ "status": status })).await;
         assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
