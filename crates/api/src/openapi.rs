@@ -25,12 +25,18 @@ pub struct ApiDoc;
 
 /// Completes the document once every route is in it (what every operation
 /// shares, and the links between them) and renders it as served.
-pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+/// `payment_methods` are the ones this server takes: checkout accepts only
+/// those, so the document names only those (a generated client then never
+/// offers a provider the server would refuse).
+pub fn finish(mut openapi: utoipa::openapi::OpenApi, payment_methods: &[&str]) -> serde_json::Value {
     SharedResponses.modify(&mut openapi);
     Links.modify(&mut openapi);
     let mut document = serde_json::to_value(&openapi).expect("the document serializes");
     fix_link_names(&mut document);
     optional_bodies_are_objects(&mut document);
+    if let Some(provider) = document.pointer_mut("/components/schemas/CheckoutRequest/properties/provider") {
+        provider["enum"] = serde_json::json!(payment_methods);
+    }
     document
 }
 

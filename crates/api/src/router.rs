@@ -59,7 +59,9 @@ pub fn router_with_dialects(state: AppState, dialects: Vec<Dialect>) -> Router {
     crate::metrics::prometheus();
     let all = dialects.into_iter().fold(native_api(), |all, d| all.nest(d.base_path, d.routes));
     let (api, openapi) = all.split_for_parts();
-    let openapi = crate::openapi::finish(openapi);
+    let mut methods = state.services.payments.configured();
+    methods.push(emporium_domain::payments::PaymentMethod::Manual.as_str());
+    let openapi = crate::openapi::finish(openapi, &methods);
     let body_limit = state.settings.body_limit;
     let cors = cors(&state.settings.cors_origins);
     // Business figures: on the public port only for holders of the metrics

@@ -151,6 +151,13 @@ impl Payments {
             .ok_or_else(|| Error::field("provider", format!("{name} is not configured on this server")))
     }
 
+    /// A provider's own endpoint (webhook, return, cancel, test page): on a
+    /// server without that provider it does not exist, so 404 rather than a
+    /// complaint about a request that was well formed.
+    fn endpoint_provider(&self, name: &str) -> Result<&Arc<dyn PaymentProvider>> {
+        self.providers.get(name).ok_or_else(|| Error::NotFound(format!("This server takes no {name} payments")))
+    }
+
     /// Opens (or returns) the order's checkout. One live attempt per order:
     /// asking again for the same provider returns the live attempt (retrying
     /// the provider call if it never answered); asking for another closes the
@@ -415,7 +422,7 @@ impl Payments {
     /// a redelivery changes nothing). Events about sessions Emporium did not
     /// open are acknowledged and ignored.
     pub async fn webhook(&self, provider: &str, headers: &http::HeaderMap, body: &[u8]) -> Result<Option<Applied>> {
-        let adapter = self.provider(provider)?.clone();
+        let adapter = self.endpoint_provider(provider)?.clone();
         let event = adapter.verify_webhook(headers, body, Timestamp::now().unix_secs()).map_err(|e| match e {
             WebhookError::Malformed(m) => Error::field("body", format!("is not a valid webhook: {m}")),
             WebhookError::Unsupported => Error::field("provider", format!("{provider} does not send webhooks here")),
@@ -436,7 +443,7 @@ impl Payments {
     /// provider needs it (PayPal's capture, idempotent per attempt) and apply
     /// what the provider then says. A double click captures once.
     pub async fn buyer_returned(&self, provider: &str, reference: &str) -> Result<Applied> {
-        let adapter = self.provider(provider)?.clone();
+        let adapter = self.endpoint_provider(provider)?.clone();
         let payment = self.store.payment_by_reference(provider, reference).await?.ok_or_else(payment_not_found)?;
         // Only a live attempt is completed (captured); one Emporium closed
         // is only read, so a late return cannot take money for it.
@@ -453,7 +460,7 @@ impl Payments {
     /// The buyer gave up at the provider: the session is closed there (the
     /// query only says which one; what happened is read from the provider).
     pub async fn buyer_cancelled(&self, provider: &str, reference: &str) -> Result<Applied> {
-        self.provider(provider)?;
+        self.endpoint_provider(provider)?;
         let payment = self.store.payment_by_reference(provider, reference).await?.ok_or_else(payment_not_found)?;
         let outcome = self.close_attempt(&payment, &system(), Observed::Canceled).await?;
         Ok(Applied { payment: outcome.payment, order: outcome.order })
@@ -461,7 +468,7 @@ impl Payments {
 
     /// The test provider's page: the session, and the order it is for.
     pub async fn test_session(&self, reference: &str) -> Result<emporium_store::TestSession> {
-        self.provider("test")?;
+        self.endpoint_provider("test")?;
         self.store.test_session(reference).await?.ok_or_else(|| Error::NotFound("Payment session not found".into()))
     }
 

@@ -185,7 +185,8 @@ impl From<&Applied> for PaymentResultView {
 request_body! {
     /// How to pay, and (for guests) the order token.
     pub struct CheckoutRequest {
-        /// stripe, paypal, test or manual.
+        /// `manual`, or a provider this server is configured with (`stripe`,
+        /// `paypal`, `test`): the document lists exactly those.
         "provider" => provider: Required<PaymentMethod>,
         /// For guests: the order token from the answer that placed the order
         /// (or send it as `X-Order-Token`).
@@ -309,12 +310,18 @@ async fn refund_order(
 /// a stale timestamp get 400 and change nothing; a redelivery gets 200.
 #[utoipa::path(post, path = "/payments/stripe/webhook", tag = "payments", request_body(content = String, content_type = "application/json"),
     params(("Stripe-Signature" = String, Header)),
-    responses((status = 200, body = Envelope<Option<PaymentResultView>>), (status = 400, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<Option<PaymentResultView>>), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope, description = "this server takes no Stripe payments"), (status = 502, body = ErrorEnvelope)))]
 async fn stripe_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Reply<Option<PaymentResultView>>> {
+    // A delivery without a signature is malformed whatever this server's
+    // providers are: refused before anything else is looked at.
+    if !headers.contains_key("stripe-signature") {
+        return Err(Error::field("Stripe-Signature", "is required").into());
+    }
     let applied = state.services.payments.webhook("stripe", &headers, &body).await?;
     Ok(Reply::ok(applied.as_ref().map(PaymentResultView::from), "Webhook received"))
 }

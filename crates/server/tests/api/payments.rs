@@ -334,9 +334,12 @@ async fn unconfigured_or_unknown_provider_is_400_naming_it(app: &TestApp) {
     let reply =
         app.post(&format!("/api/v1/orders/{id}/checkout"), Some(&buyer), json!({ "provider": "test", "x": 1 })).await;
     assert_eq!(reply.error_fields(), ["x"]);
-    // A webhook for a provider that is not configured changes nothing either.
+    // A provider that is not configured has no endpoints here (404), and a
+    // call to one changes nothing either.
     let reply = app.post("/api/v1/payments/stripe/webhook", None, json!({ "id": "evt_1" })).await;
-    reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    let reply = app.get("/api/v1/payments/stripe/return?session_id=cs_1", None).await;
+    reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     app.get("/api/v1/payments/stripe/return", None).await.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert!(payments_of(app, &buyer, &id).await["payments"].as_array().unwrap().is_empty());
 }
