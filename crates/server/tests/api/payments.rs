@@ -336,8 +336,11 @@ async fn unconfigured_or_unknown_provider_is_400_naming_it(app: &TestApp) {
     assert_eq!(reply.error_fields(), ["x"]);
     // A provider that is not configured has no endpoints here (404), and a
     // call to one changes nothing either.
-    let reply = app.post("/api/v1/payments/stripe/webhook", None, json!({ "id": "evt_1" })).await;
+    let webhook = app.client.post(app.url("/api/v1/payments/stripe/webhook")).header("stripe-signature", "t=1,v1=00");
+    let reply = Reply::read(webhook.json(&json!({ "id": "evt_1" })).send().await.unwrap()).await;
     reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    let unsigned = app.post("/api/v1/payments/stripe/webhook", None, json!({ "id": "evt_1" })).await;
+    unsigned.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let reply = app.get("/api/v1/payments/stripe/return?session_id=cs_1", None).await;
     reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     app.get("/api/v1/payments/stripe/return", None).await.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
