@@ -34,8 +34,40 @@ pub fn routes() -> OpenApiRouter<AppState> {
              the user's token in `x-token`, an admin's in `Authorization`, `{ok, …}` bodies.",
         ))
         .build();
-    router.get_openapi_mut().tags.get_or_insert_with(Vec::new).push(tag);
+    let openapi = router.get_openapi_mut();
+    openapi.tags.get_or_insert_with(Vec::new).push(tag);
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            describe_shared_refusals(operation);
+        }
+    }
     router
+}
+
+/// Names each operation apart from the native ones (`geekmobile_sign_in`)
+/// and declares what every geekmobile route may answer besides its own
+/// results: the rate limit, and for a body, its size and type.
+fn describe_shared_refusals(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::ResponseBuilder;
+    if let Some(id) = operation.operation_id.as_mut()
+        && !id.starts_with("geekmobile_")
+    {
+        *id = format!("geekmobile_{id}");
+    }
+    let mut declare = |status: &str, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| ResponseBuilder::new().description(description).build().into());
+    };
+    declare("429", "Too many requests (the shared per-IP budget, or sign-in's own limits)");
+    if operation.request_body.is_some() {
+        declare("400", "`{ok: false, errors}` naming each bad field, or `{ok: false, msg}` for malformed JSON");
+        declare("413", "`{ok: false, msg}`: the body is over the size limit");
+        declare("415", "`{ok: false, msg}`: the body is not JSON");
+    }
 }
 
 /// Puts an error answered outside the dialect's handlers (axum's 405, a

@@ -269,7 +269,7 @@ async fn search(State(state): State<AppState>, GeekQuery(q): GeekQuery<SearchPar
 
 request_body! {
     /// The shipping address, in the document's names.
-    pub struct AddressBody {
+    pub struct GeekmobileAddressBody {
         "firstName" => first_name: Required<Line<100>>,
         "lastName" => last_name: Required<Line<100>>,
         "address1" => address1: Required<Line<200>>,
@@ -284,8 +284,8 @@ request_body! {
 
 request_body! {
     /// `{address: {…}}`
-    pub struct PaymentBody {
-        "address" => address: Required<AddressBody>,
+    pub struct GeekmobilePaymentBody {
+        "address" => address: Required<GeekmobileAddressBody>,
     }
 }
 
@@ -302,7 +302,7 @@ const ADDRESS_PARTS: [(&str, &str, &str); 9] = [
     ("address2", "sublocality", "sublocality is required"),
 ];
 
-impl Documented for PaymentBody {
+impl Documented for GeekmobilePaymentBody {
     fn message(field: &str) -> Option<&'static str> {
         let part = field.strip_prefix("address.")?;
         ADDRESS_PARTS.iter().find(|(_, doc, _)| *doc == part).map(|(_, _, msg)| *msg)
@@ -311,7 +311,7 @@ impl Documented for PaymentBody {
 
 /// The document's address as a shipping address: `locality` is the city,
 /// `sublocality` the second address line, `zip` the postcode.
-pub fn address(body: AddressBody) -> GeekResult<ShippingAddress> {
+pub fn address(body: GeekmobileAddressBody) -> GeekResult<ShippingAddress> {
     let input = AddressInput {
         first_name: Some(body.first_name.get().0),
         last_name: Some(body.last_name.get().0),
@@ -365,7 +365,7 @@ fn return_urls(state: &AppState) -> ReturnUrls {
 /// Turns the basket into a pending order with this address (stock taken as
 /// for any order) and a PayPal order to approve. The basket stays as it is
 /// until the payment is captured.
-#[utoipa::path(post, path = "/api/payments", tag = TAG, request_body = PaymentBody,
+#[utoipa::path(post, path = "/api/payments", tag = TAG, request_body = GeekmobilePaymentBody,
     params(("x-token" = String, Header, description = "The user's access token")),
     responses((status = 201, description = "`{ok, order: {link: {href, rel: \"approve\", method: \"GET\"}}}`"),
         (status = 400, description = "A missing or bad token, or `errors` naming each missing address field")))]
@@ -373,7 +373,7 @@ async fn create_payment(
     State(state): State<AppState>,
     UserToken(principal): UserToken,
     Ctx(ctx): Ctx,
-    GeekJson(body): GeekJson<PaymentBody>,
+    GeekJson(body): GeekJson<GeekmobilePaymentBody>,
 ) -> GeekResult<Response> {
     let shipping_address = address(body.address.get())?;
     if !state.services.payments.configured().contains(&"paypal") {
@@ -513,13 +513,13 @@ async fn cancel_payment(state: AppState, q: CancelQuery) -> GeekResult<Response>
 
 request_body! {
     /// `{email, password}`
-    pub struct SignInBody {
+    pub struct GeekmobileSignInBody {
         "email" => email: Required<Line<254>>,
         "password" => password: Required<Line<128>>,
     }
 }
 
-impl Documented for SignInBody {
+impl Documented for GeekmobileSignInBody {
     fn message(field: &str) -> Option<&'static str> {
         match field {
             "email" => Some("The email is required"),
@@ -557,13 +557,13 @@ async fn user_object(state: &AppState, principal: &Principal, token: &str) -> Ge
 /// Signs in. The document tells an unknown e-mail from a wrong password;
 /// both answers take the same time (an unknown account is checked against
 /// a dummy hash) and count against the same sign-in limits.
-#[utoipa::path(post, path = "/api/auth", tag = TAG, request_body = SignInBody,
+#[utoipa::path(post, path = "/api/auth", tag = TAG, request_body = GeekmobileSignInBody,
     responses((status = 200, description = "`{ok, user: {token, name, email, basket, pucharses}}`"),
         (status = 400, description = "`The user does not exist with that email` or `Wrong password`")))]
 async fn sign_in(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    GeekJson(body): GeekJson<SignInBody>,
+    GeekJson(body): GeekJson<GeekmobileSignInBody>,
 ) -> GeekResult<Response> {
     let login = LoginName::parse(&body.email.get().0).map_err(|e| GeekError::field(Location::Body, "email", e))?;
     let password = body.password.get().0;
@@ -576,7 +576,7 @@ async fn sign_in(
 
 request_body! {
     /// `{name, email, password}`
-    pub struct SignUpBody {
+    pub struct GeekmobileSignUpBody {
         "name" => name: Required<FullName>,
         "email" => email: Required<Email>,
         /// The shop's password policy: 8+ characters with upper and lower case, a digit and a symbol.
@@ -584,7 +584,7 @@ request_body! {
     }
 }
 
-impl Documented for SignUpBody {
+impl Documented for GeekmobileSignUpBody {
     fn message(field: &str) -> Option<&'static str> {
         match field {
             "name" => Some("The name is required"),
@@ -598,13 +598,13 @@ impl Documented for SignUpBody {
 }
 
 /// Creates an account (counted against the registration budget per IP) and signs it in.
-#[utoipa::path(post, path = "/api/auth/new", tag = TAG, request_body = SignUpBody,
+#[utoipa::path(post, path = "/api/auth/new", tag = TAG, request_body = GeekmobileSignUpBody,
     responses((status = 201, description = "`{ok, user: {token, name, email, basket: {products: []}, pucharses: []}}`"),
         (status = 400, description = "An account with this e-mail exists, or `errors`")))]
 async fn sign_up(
     State(state): State<AppState>,
     ip: emporium_api::extract::ClientIp,
-    GeekJson(body): GeekJson<SignUpBody>,
+    GeekJson(body): GeekJson<GeekmobileSignUpBody>,
 ) -> GeekResult<Response> {
     state.check_auth_budget(ip).await?;
     let ctx = ip.context();
@@ -639,7 +639,7 @@ async fn renew(State(state): State<AppState>, UserToken(principal): UserToken) -
 request_body! {
     /// A basket line: only `id_product` and `quantity` are read; the rest is
     /// re-read from the catalog.
-    pub struct BasketLine {
+    pub struct GeekmobileBasketLine {
         "id_product" => id_product: Required<ProductId>,
         "quantity" => quantity: Required<Quantity>,
         "name" => name: Optional<Ignored>,
@@ -655,12 +655,12 @@ request_body! {
 
 request_body! {
     /// `{newBasket: [...]}`
-    pub struct BasketBody {
-        "newBasket" => new_basket: Required<List<BasketLine, 0, 100>>,
+    pub struct GeekmobileBasketBody {
+        "newBasket" => new_basket: Required<List<GeekmobileBasketLine, 0, 100>>,
     }
 }
 
-impl Documented for BasketBody {
+impl Documented for GeekmobileBasketBody {
     fn message(field: &str) -> Option<&'static str> {
         if field == "newBasket" {
             Some("newBasket cannot be empty")
@@ -681,14 +681,14 @@ async fn basket_answer(state: &AppState, cart: &emporium_service::carts::Cart) -
 
 /// Replaces the basket with these lines (each product checked first, so an
 /// unknown one changes nothing).
-#[utoipa::path(put, path = "/api/user/update/basket", tag = TAG, request_body = BasketBody,
+#[utoipa::path(put, path = "/api/user/update/basket", tag = TAG, request_body = GeekmobileBasketBody,
     params(("x-token" = String, Header, description = "The user's access token")),
     responses((status = 200, description = "`{ok, user: {products}}`"), (status = 400, description = "`errors`"),
         (status = 404, description = "A product that does not exist")))]
 async fn replace_basket(
     State(state): State<AppState>,
     UserToken(principal): UserToken,
-    GeekJson(body): GeekJson<BasketBody>,
+    GeekJson(body): GeekJson<GeekmobileBasketBody>,
 ) -> GeekResult<Response> {
     let lines: Vec<(ProductId, Quantity)> =
         body.new_basket.get().0.into_iter().map(|l| (l.id_product.get(), l.quantity.get())).collect();
@@ -705,27 +705,27 @@ async fn replace_basket(
 
 request_body! {
     /// `{id}`
-    pub struct AddBody {
+    pub struct GeekmobileAddBody {
         /// The product's id.
         "id" => id: Required<ProductId>,
     }
 }
 
-impl Documented for AddBody {
+impl Documented for GeekmobileAddBody {
     fn message(field: &str) -> Option<&'static str> {
         (field == "id").then_some(BAD_ID)
     }
 }
 
 /// Adds one of a product to the basket.
-#[utoipa::path(put, path = "/api/user/update/add", tag = TAG, request_body = AddBody,
+#[utoipa::path(put, path = "/api/user/update/add", tag = TAG, request_body = GeekmobileAddBody,
     params(("x-token" = String, Header, description = "The user's access token")),
     responses((status = 200, description = "`{ok, user: {products}}`"), (status = 400, description = "`errors.id`"),
         (status = 404, description = "`There is no product with the provided id`")))]
 async fn add_to_basket(
     State(state): State<AppState>,
     UserToken(principal): UserToken,
-    GeekJson(body): GeekJson<AddBody>,
+    GeekJson(body): GeekJson<GeekmobileAddBody>,
 ) -> GeekResult<Response> {
     let one = Quantity::new(1).map_err(Error::internal)?;
     let carts = &state.services.carts;
@@ -777,7 +777,7 @@ async fn consult_order(
 
 request_body! {
     /// A new product, in the document's names.
-    pub struct ProductBody {
+    pub struct GeekmobileProductBody {
         "name" => name: Required<emporium_api::extract::input::Name<200>>,
         "description" => description: Required<LongDescription>,
         "thumbnail" => thumbnail: Required<Thumbnail>,
@@ -792,7 +792,7 @@ request_body! {
 
 request_body! {
     /// A partial update: the members given change.
-    pub struct ProductPatchBody {
+    pub struct GeekmobileProductPatchBody {
         "name" => name: Optional<emporium_api::extract::input::Name<200>>,
         "description" => description: Optional<LongDescription>,
         "thumbnail" => thumbnail: Optional<Thumbnail>,
@@ -815,13 +815,13 @@ fn product_message(field: &str) -> Option<&'static str> {
     }
 }
 
-impl Documented for ProductBody {
+impl Documented for GeekmobileProductBody {
     fn message(field: &str) -> Option<&'static str> {
         product_message(field)
     }
 }
 
-impl Documented for ProductPatchBody {
+impl Documented for GeekmobileProductPatchBody {
     fn message(field: &str) -> Option<&'static str> {
         product_message(field)
     }
@@ -855,7 +855,7 @@ impl Documented for ProductIdQuery {
 }
 
 /// Creates a product (the `value` is its price, with no discount).
-#[utoipa::path(post, path = "/api/admin/products", tag = TAG, request_body = ProductBody,
+#[utoipa::path(post, path = "/api/admin/products", tag = TAG, request_body = GeekmobileProductBody,
     params(("Authorization" = String, Header, description = "An admin's access token")),
     responses((status = 201, description = "`{ok, data: {msg, name, id}}`"), (status = 400, description = "`errors`"),
         (status = 401, description = "A missing or bad admin token")))]
@@ -863,7 +863,7 @@ async fn create_product(
     State(state): State<AppState>,
     AdminToken(admin): AdminToken,
     Ctx(ctx): Ctx,
-    GeekJson(body): GeekJson<ProductBody>,
+    GeekJson(body): GeekJson<GeekmobileProductBody>,
 ) -> GeekResult<Response> {
     let category_id = category_id(&state, &body.category.get().0).await?;
     let draft = ProductDraft {
@@ -908,7 +908,7 @@ async fn delete_product(
 
 /// Changes the members given (the document's query line is a copy error:
 /// it takes the product's `id`).
-#[utoipa::path(patch, path = "/api/admin/products", tag = TAG, request_body = ProductPatchBody, params(ProductIdQuery,
+#[utoipa::path(patch, path = "/api/admin/products", tag = TAG, request_body = GeekmobileProductPatchBody, params(ProductIdQuery,
         ("Authorization" = String, Header, description = "An admin's access token")),
     responses((status = 200, description = "`{ok, data: {product}}`"), (status = 404, description = "`There is no product with the provided id`")))]
 async fn update_product(
@@ -916,7 +916,7 @@ async fn update_product(
     AdminToken(admin): AdminToken,
     Ctx(ctx): Ctx,
     GeekQuery(q): GeekQuery<ProductIdQuery>,
-    GeekJson(body): GeekJson<ProductPatchBody>,
+    GeekJson(body): GeekJson<GeekmobileProductPatchBody>,
 ) -> GeekResult<Response> {
     let category_id = match body.category.get() {
         Some(raw) => Some(Some(category_id(&state, &raw.0).await?)),
@@ -948,14 +948,14 @@ async fn update_product(
 
 request_body! {
     /// `{email, password}` signs an admin in; with `name`, creates one.
-    pub struct AdminAuthBody {
+    pub struct GeekmobileAdminAuthBody {
         "name" => name: Optional<FullName>,
         "email" => email: Required<Line<254>>,
         "password" => password: Required<Line<128>>,
     }
 }
 
-impl Documented for AdminAuthBody {
+impl Documented for GeekmobileAdminAuthBody {
     fn message(field: &str) -> Option<&'static str> {
         match field {
             "name" => Some("The name must be valid"),
@@ -968,7 +968,7 @@ impl Documented for AdminAuthBody {
 
 /// With the static admin secret in `Authorization`: signs an existing admin
 /// in, or (with `name`) creates an admin account, audited.
-#[utoipa::path(post, path = "/api/admin/auth", tag = TAG, request_body = AdminAuthBody,
+#[utoipa::path(post, path = "/api/admin/auth", tag = TAG, request_body = GeekmobileAdminAuthBody,
     params(("Authorization" = String, Header, description = "EMPORIUM_GEEKMOBILE_ADMIN_SECRET")),
     responses((status = 200, description = "`{ok, user: {name, token}}` (and `uid` on creation)"),
         (status = 400, description = "No such admin, wrong password, or an existing account"),
@@ -977,7 +977,7 @@ async fn admin_auth(
     State(state): State<AppState>,
     _: AdminSecret,
     Ctx(ctx): Ctx,
-    GeekJson(body): GeekJson<AdminAuthBody>,
+    GeekJson(body): GeekJson<GeekmobileAdminAuthBody>,
 ) -> GeekResult<Response> {
     let raw_email = body.email.get().0;
     let password = body.password.get().0;
@@ -1014,26 +1014,26 @@ async fn admin_auth(
 
 request_body! {
     /// `{email}`
-    pub struct DeleteUserBody {
+    pub struct GeekmobileDeleteUserBody {
         "email" => email: Required<Email>,
     }
 }
 
-impl Documented for DeleteUserBody {
+impl Documented for GeekmobileDeleteUserBody {
     fn message(field: &str) -> Option<&'static str> {
         (field == "email").then_some("The email is required and must be valid")
     }
 }
 
 /// Deletes an account by its e-mail (audited; the last admin stays).
-#[utoipa::path(delete, path = "/api/admin/delete/user", tag = TAG, request_body = DeleteUserBody,
+#[utoipa::path(delete, path = "/api/admin/delete/user", tag = TAG, request_body = GeekmobileDeleteUserBody,
     params(("Authorization" = String, Header, description = "An admin's access token")),
     responses((status = 200, description = "`{ok, msg}`"), (status = 404, description = "`The user does not exist with that email`")))]
 async fn delete_user(
     State(state): State<AppState>,
     AdminToken(admin): AdminToken,
     Ctx(ctx): Ctx,
-    GeekJson(body): GeekJson<DeleteUserBody>,
+    GeekJson(body): GeekJson<GeekmobileDeleteUserBody>,
 ) -> GeekResult<Response> {
     let no_user = || GeekError::msg(StatusCode::NOT_FOUND, NO_SUCH_USER);
     let user = state.services.admin.user_by_email(&admin, &body.email.get()).await?.ok_or_else(no_user)?;
