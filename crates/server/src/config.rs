@@ -901,6 +901,10 @@ mod tests {
         let redis = serve(|a| a.redis_url = Some("http://:hunter2@cache:6379".into()));
         assert!(redis.starts_with("EMPORIUM_REDIS_URL:") && !redis.contains("hunter2"), "{redis}");
         assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
+        assert!(
+            serve(|a| a.geekmobile_admin_secret = Some("short".into()))
+                .starts_with("EMPORIUM_GEEKMOBILE_ADMIN_SECRET:")
+        );
         assert!(serve(|a| a.smtp_url = Some("smtp://h?tls=sometimes".into())).starts_with("EMPORIUM_SMTP_URL:"));
         assert!(serve(|a| a.mail_from = Some("not an address".into())).starts_with("EMPORIUM_MAIL_FROM:"));
         assert!(
