@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
 use emporium_api::AppState;
-use emporium_api::extract::{Body, ClientIp, JsonObject, Params};
+use emporium_api::extract::{Body, ClientIp, JsonObject, Params, read_query};
 use emporium_domain::Error;
 use emporium_domain::error::FieldErrors;
 use emporium_service::{Principal, RequestContext};
@@ -172,20 +172,9 @@ pub struct GeekQuery<T>(pub T);
 impl<S: Send + Sync, T: Params + Documented> FromRequestParts<S> for GeekQuery<T> {
     type Rejection = GeekError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, GeekError> {
-        let mut pairs: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
-            .unwrap_or_default();
-        let mut errors = FieldErrors::new();
-        let params = T::read_params(&mut pairs, &mut errors);
-        for (name, _) in pairs {
-            errors.push(name, "is not a known parameter");
+        match read_query::<T>(parts.uri.query()) {
+            Ok(params) => Ok(GeekQuery(params)),
+            Err(errors) => Err(GeekError::fields(Location::Query, documented::<T>(errors))),
         }
-        params.check(&mut errors);
-        if !errors.is_empty() {
-            return Err(GeekError::fields(Location::Query, documented::<T>(errors)));
-        }
-        Ok(GeekQuery(params))
     }
 }
