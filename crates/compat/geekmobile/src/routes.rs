@@ -410,8 +410,9 @@ async fn create_payment(
     let checkout = match checkout {
         Ok(checkout) => checkout,
         Err(e) => {
-            // No PayPal order to approve: give the stock back now, not at the sweep.
-            if let Err(undo) = state.services.orders.abandon_order(id).await {
+            // No PayPal order to approve: close the attempt and give the
+            // stock back now, not at the sweep.
+            if let Err(undo) = state.services.payments.cancel_order(&viewer, id, &ctx).await {
                 tracing::warn!(order = %id, error = %undo, "could not cancel an order whose PayPal checkout failed");
             }
             return Err(e.into());

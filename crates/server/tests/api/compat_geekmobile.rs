@@ -3,7 +3,7 @@
 //! contract-faithful PayPal fake, `execute_payment` — plus every documented
 //! error, every bad input, access control and what the native API sees.
 
-use emporium_payments::fake::FakePayPal;
+use emporium_payments::fake::{FakePayPal, Outage};
 use emporium_server::config::{Config, PayPalSettings};
 use emporium_service::Secret;
 use futures::future::join_all;
@@ -93,6 +93,7 @@ mod configured {
         user_auth_answers_with_the_documented_messages,
         every_bad_input_is_named_in_the_validator_shape,
         orders_are_private_across_users_and_open_to_admins,
+        paypal_down_is_502_and_gives_the_stock_back,
         admin_auth_needs_the_static_secret_and_signs_admins_only,
         admin_products_and_user_deletion_follow_the_document,
     );
@@ -802,4 +803,29 @@ async fn admin_products_and_user_deletion_follow_the_document(geek: &Geek) {
     );
     let bad_email = delete(&admin, json!({ "email": "nope" })).await;
     assert_fields(&bad_email, StatusCode::BAD_REQUEST, "body", &[("email", "The email is required and must be valid")]);
+}
+
+async fn paypal_down_is_502_and_gives_the_stock_back(geek: &Geek) {
+    let app = &geek.app;
+    let (admin, product) = seed(app).await;
+    let token = sign_up(geek, "unlucky").await;
+    let x = [("x-token", token.as_str())];
+    let basket = json!({ "newBasket": [{ "id_product": product, "quantity": 2 }] });
+    geek.call(Method::PUT, "/api/user/update/basket", &x, Some(basket)).await;
+    geek.paypal.set_outage(Outage::Unavailable).await;
+    let refused = geek.call(Method::POST, "/api/payments", &x, Some(json!({ "address": address() }))).await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{}", refused.body);
+    assert_eq!(refused.body["ok"], false);
+    assert!(refused.body["msg"].is_string(), "{}", refused.body);
+    assert_eq!(stock(app, &product).await, 5, "no PayPal order, so no stock held");
+    let orders = app.get("/api/v1/orders?limit=100", Some(&admin)).await;
+    assert_eq!(orders.body["data"][0]["status"], "cancelled", "{}", orders.body);
+    let kept = geek.get("/api/auth/renew", &x).await;
+    assert_eq!(kept.body["user"]["basket"]["products"][0]["quantity"], 2, "{}", kept.body);
+
+    // A body over the limit is refused in the document's shape too.
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let too_big = geek.call(Method::POST, "/api/auth", &[], Some(json!({ "email": huge, "password": "p" }))).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_big.body["ok"], false, "{}", too_big.body);
 }
