@@ -40,6 +40,9 @@ pub struct ApiSettings {
     /// The bearer token that `/metrics` on the public port asks for; `None`
     /// serves no `/metrics` there (see [`metrics_router`] for a separate address).
     pub metrics_token: Option<emporium_service::Secret>,
+    /// The static secret of the geekmobile dialect's admin sign-in and
+    /// creation; `None` refuses those calls (401).
+    pub geekmobile_admin_secret: Option<emporium_service::Secret>,
 }
 
 impl Default for ApiSettings {
@@ -52,6 +55,7 @@ impl Default for ApiSettings {
             cors_origins: Vec::new(),
             cookie_secure: false,
             metrics_token: None,
+            geekmobile_admin_secret: None,
         }
     }
 }

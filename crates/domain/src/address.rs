@@ -106,6 +106,18 @@ impl ShippingAddress {
     pub fn last_name(&self) -> &str {
         &self.last_name
     }
+    pub fn address1(&self) -> &str {
+        &self.address1
+    }
+    pub fn address2(&self) -> Option<&str> {
+        self.address2.as_deref()
+    }
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+    pub fn country(&self) -> &str {
+        &self.country
+    }
     pub fn city(&self) -> &str {
         &self.city
     }

@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// Serve /metrics on the public port to requests with this bearer token, at least 16 characters [default: not served there]
     #[arg(long, env = "EMPORIUM_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The static secret the geekmobile dialect's admin sign-in and admin creation (POST /compat/geekmobile/api/admin/auth) ask for in Authorization, at least 16 characters [default: none: those calls answer 401]
+    #[arg(long, env = "EMPORIUM_GEEKMOBILE_ADMIN_SECRET", hide_env_values = true)]
+    pub geekmobile_admin_secret: Option<String>,
     /// Also serve /metrics, without a token, on this address, e.g. 127.0.0.1:9100 [default: none]
     #[arg(long, env = "EMPORIUM_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
@@ -221,6 +224,7 @@ struct FileConfig {
     sweep_interval: Option<String>,
     catalog_cache_ttl: Option<String>,
     metrics_token: Option<String>,
+    geekmobile_admin_secret: Option<String>,
     metrics_bind: Option<SocketAddr>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -643,6 +647,14 @@ impl Config {
         if metrics_token.as_ref().is_some_and(|t| t.expose().trim().len() < 16 || t.expose().trim() != t.expose()) {
             bail!("EMPORIUM_METRICS_TOKEN: must be at least 16 characters, without surrounding spaces");
         }
+        let geekmobile_admin_secret =
+            pick(serve.geekmobile_admin_secret, file.geekmobile_admin_secret.take()).map(Secret::new);
+        if geekmobile_admin_secret
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().len() < 16 || t.expose().trim() != t.expose())
+        {
+            bail!("EMPORIUM_GEEKMOBILE_ADMIN_SECRET: must be at least 16 characters, without surrounding spaces");
+        }
         let api = ApiSettings {
             body_limit: match pick(serve.body_limit, file.body_limit.take()) {
                 Some(v) => byte_size("EMPORIUM_BODY_LIMIT", &v)?,
@@ -658,6 +670,7 @@ impl Config {
             cors_origins,
             cookie_secure: pick(serve.cookie_secure, file.cookie_secure).unwrap_or(false),
             metrics_token,
+            geekmobile_admin_secret,
         };
         let sign_in = sign_in_policy(
             quota,
@@ -888,6 +901,10 @@ mod tests {
         let redis = serve(|a| a.redis_url = Some("http://:hunter2@cache:6379".into()));
         assert!(redis.starts_with("EMPORIUM_REDIS_URL:") && !redis.contains("hunter2"), "{redis}");
         assert!(serve(|a| a.metrics_token = Some("short".into())).starts_with("EMPORIUM_METRICS_TOKEN:"));
+        assert!(
+            serve(|a| a.geekmobile_admin_secret = Some("short".into()))
+                .starts_with("EMPORIUM_GEEKMOBILE_ADMIN_SECRET:")
+        );
         assert!(serve(|a| a.smtp_url = Some("smtp://h?tls=sometimes".into())).starts_with("EMPORIUM_SMTP_URL:"));
         assert!(serve(|a| a.mail_from = Some("not an address".into())).starts_with("EMPORIUM_MAIL_FROM:"));
         assert!(

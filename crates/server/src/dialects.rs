@@ -5,5 +5,5 @@
 use emporium_api::Dialect;
 
 pub fn all() -> Vec<Dialect> {
-    vec![]
+    vec![Dialect { base_path: "/compat/geekmobile", routes: emporium_compat_geekmobile::routes() }]
 }

@@ -21,6 +21,14 @@ use crate::{Principal, RequestContext};
 /// whether the account exists.
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
 
+/// Why a sign-in failed, for the API documents that tell it (see
+/// [`Accounts::login_reporting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    UnknownAccount,
+    WrongPassword,
+}
+
 /// A registration, parsed.
 #[derive(Debug)]
 pub struct Registration {
@@ -201,10 +209,29 @@ impl Accounts {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<(UserRecord, IssuedTokens)> {
+        self.login_reporting(login, password, false, ctx)
+            .await?
+            .map_err(|_| Error::Unauthenticated(INVALID_CREDENTIALS.into()))
+    }
+
+    /// Signs in like [`Accounts::login`], but says why a sign-in failed, for
+    /// an API document that tells the two apart (geekmobile). Both failures
+    /// take the same time: an unknown account is checked against a dummy
+    /// hash, and both are counted by the sign-in policy. With
+    /// `require_admin`, an account that is not an admin is refused as
+    /// unknown (such a document keeps admins apart from users).
+    pub async fn login_reporting(
+        &self,
+        login: &LoginName,
+        password: &str,
+        require_admin: bool,
+        ctx: &RequestContext,
+    ) -> Result<std::result::Result<(UserRecord, IssuedTokens), SignInFailure>> {
         let user = match login {
             LoginName::Email(key) => self.store.user_by_email_key(key).await?,
             LoginName::Username(key) => self.store.user_by_username_key(key).await?,
         };
+        let user = user.filter(|u| !require_admin || u.role == Role::Admin);
         let account = match &user {
             Some(user) => AccountKey::user(user.id),
             None => AccountKey::name(login.key()),
@@ -214,18 +241,77 @@ impl Accounts {
         let user = match user {
             Some(user) if verified => user,
             other => {
+                let failure =
+                    if other.is_some() { SignInFailure::WrongPassword } else { SignInFailure::UnknownAccount };
                 let target = other.as_ref().map(|u| ("user", u.id.to_string()));
                 let entry = ctx.audit(None, "user.login_failed", target, json!({ "login": login.key() }));
                 self.store.append_audit(&entry).await?;
                 let user_id = other.as_ref().map(|u| u.id.to_string());
                 self.sign_in.failed(&account, user_id, login.key(), ctx).await;
-                return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
+                return Ok(Err(failure));
             }
         };
         self.sign_in.succeeded(&account, ctx).await;
         let entry = ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({}));
         let tokens = self.start_session(&user, &entry).await?;
+        Ok(Ok((user, tokens)))
+    }
+
+    /// Creates an account from a name, e-mail and password alone, for API
+    /// documents that have no username: one is made from the e-mail (with a
+    /// random suffix when taken). `role` is `Admin` only for a caller the
+    /// dialect has already authorized (geekmobile's static admin secret);
+    /// `by` says who, in the audit log. Signs the new account in.
+    pub async fn register_without_username(
+        &self,
+        full_name: FullName,
+        email: Email,
+        password: Password,
+        role: Role,
+        by: &str,
+        ctx: &RequestContext,
+    ) -> Result<(UserRecord, IssuedTokens)> {
+        self.ensure_unique(Some(&email), None, None).await?;
+        let base = admin_username_from(&email);
+        let base: String = base.chars().take(24).collect();
+        let mut username = Username::parse(&base).map_err(|e| Error::field("email", e))?;
+        for _ in 0..5 {
+            if self.store.user_by_username_key(&username.key()).await?.is_none() {
+                break;
+            }
+            let suffix = random_token(8).to_ascii_lowercase().replace(['-', '_'], "0");
+            username = Username::parse(&format!("{base}-{}", &suffix[..5])).map_err(|e| Error::field("email", e))?;
+        }
+        let password_hash = self.hasher.hash(password.expose()).await?;
+        let action = if role == Role::Admin { "user.admin_created" } else { "user.registered" };
+        let user = self
+            .store
+            .insert_user(
+                &NewUser {
+                    username: username.as_str().to_string(),
+                    username_key: username.key(),
+                    full_name: full_name.as_str().to_string(),
+                    email: email.as_str().to_string(),
+                    email_key: email.key(),
+                    password_hash,
+                    role,
+                    now: Timestamp::now(),
+                    welcome: role == Role::User,
+                },
+                &ctx.audit(None, action, Some(("user", String::new())), json!({ "by": by })),
+            )
+            .await
+            .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
+        self.mail_queued.notify_one();
+        let entry = ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({}));
+        let tokens = self.start_session(&user, &entry).await?;
         Ok((user, tokens))
+    }
+
+    /// A fresh access token for the caller's live session (the session, and
+    /// so its revocation, stays the same).
+    pub async fn reissue_access(&self, principal: &Principal) -> Result<String> {
+        self.tokens.issue_access(principal.user_id, principal.role, &principal.session_id, Timestamp::now())
     }
 
     async fn start_session(&self, user: &UserRecord, audit: &NewAuditEntry) -> Result<IssuedTokens> {

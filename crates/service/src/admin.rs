@@ -61,6 +61,16 @@ impl Admin {
         }
     }
 
+    /// The account with this e-mail, for an admin (geekmobile deletes users by e-mail).
+    pub async fn user_by_email(
+        &self,
+        principal: &Principal,
+        email: &emporium_domain::account::Email,
+    ) -> Result<Option<UserRecord>> {
+        require_admin(principal)?;
+        Ok(self.store.user_by_email_key(&email.key()).await?)
+    }
+
     pub async fn delete_user(&self, principal: &Principal, target: UserId, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
         let entry = ctx.audit(

@@ -246,6 +246,15 @@ impl Carts {
         Ok(Self::priced(CartHandle { lines: None, ..handle }, Vec::new()))
     }
 
+    /// Empties a user's cart once their order is paid, when the buyer comes
+    /// back from the provider without their token (geekmobile's return).
+    pub async fn clear_user_cart(&self, user_id: UserId) -> Result<()> {
+        let now = Timestamp::now();
+        let (id, _) = self.store.user_cart(user_id, now).await?;
+        self.store.clear_cart(id, now).await?;
+        Ok(())
+    }
+
     /// At sign-in: the guest cart joins the user's, and its key is spent.
     pub async fn merge_into_user(&self, user_id: UserId, guest_key: &str) -> Result<bool> {
         let now = Timestamp::now();

@@ -322,6 +322,18 @@ impl Orders {
         if Self::may_see(viewer, &order) { Ok(order) } else { Err(not_found()) }
     }
 
+    /// The order, telling a viewer who may not see it (403) from one asking
+    /// about no order (404), for an API document that requires it
+    /// (geekmobile); it reveals only that an order id exists, never its data.
+    pub async fn get_or_forbidden(&self, viewer: &Viewer, id: OrderId) -> Result<OrderRecord> {
+        let order = self.store.order(id).await?.ok_or_else(not_found)?;
+        if Self::may_see(viewer, &order) {
+            Ok(order)
+        } else {
+            Err(Error::Forbidden("This order belongs to someone else".into()))
+        }
+    }
+
     /// A user's own orders; an admin's view of all, filterable by user.
     pub async fn list(
         &self,
@@ -432,6 +444,17 @@ impl Orders {
     /// Cancels one unpaid order that is past its time, if it still is
     /// pending and unpaid; true if this call cancelled it.
     pub async fn expire_order(&self, id: OrderId) -> Result<bool> {
+        self.cancel_unpaid(id, "not paid in time").await
+    }
+
+    /// Cancels an unpaid order whose buyer gave up at the payment provider
+    /// (the provider's cancel link carries no session, only the checkout's
+    /// reference), restocking it; true if this call cancelled it.
+    pub async fn abandon_order(&self, id: OrderId) -> Result<bool> {
+        self.cancel_unpaid(id, "the buyer cancelled at the payment provider").await
+    }
+
+    async fn cancel_unpaid(&self, id: OrderId, reason: &str) -> Result<bool> {
         let ctx = RequestContext::default();
         let change = StatusChange {
             from: OrderStatus::Pending,
@@ -440,7 +463,7 @@ impl Orders {
             restock: true,
             actor_id: None,
             actor: "system".into(),
-            reason: Some("not paid in time".into()),
+            reason: Some(reason.into()),
             now: Timestamp::now(),
             audit: ctx.audit(
                 None,

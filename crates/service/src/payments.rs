@@ -62,6 +62,15 @@ pub struct Checkout {
     pub created: bool,
 }
 
+/// Where a provider sends the buyer back, for a dialect whose document has
+/// its own return routes (geekmobile's `execute_payment`/`cancel_payment`);
+/// without them, the native return routes are used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
 /// What a round of reconciliation did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -169,6 +178,20 @@ impl Payments {
         method: PaymentMethod,
         ctx: &RequestContext,
     ) -> Result<Checkout> {
+        self.checkout_returning_to(viewer, id, method, None, ctx).await
+    }
+
+    /// As [`Payments::checkout`], with the buyer sent back to `returns`
+    /// (absolute URLs under this server's public URL) instead of the native
+    /// return routes.
+    pub async fn checkout_returning_to(
+        &self,
+        viewer: &Viewer,
+        id: OrderId,
+        method: PaymentMethod,
+        returns: Option<ReturnUrls>,
+        ctx: &RequestContext,
+    ) -> Result<Checkout> {
         let order = self.orders.get(viewer, id).await?;
         if !method.is_manual() {
             self.provider(method.as_str())?;
@@ -207,7 +230,7 @@ impl Payments {
         if method.is_manual() || payment.reference.is_some() {
             return Ok(Checkout { payment, created });
         }
-        let payment = self.open_session(&order, payment, method).await?;
+        let payment = self.open_session(&order, payment, method, returns.as_ref()).await?;
         Ok(Checkout { payment, created })
     }
 
@@ -218,9 +241,14 @@ impl Payments {
         order: &OrderRecord,
         payment: PaymentRecord,
         method: PaymentMethod,
+        returns: Option<&ReturnUrls>,
     ) -> Result<PaymentRecord> {
         let provider = self.provider(method.as_str())?.clone();
-        let request = self.checkout_request(order, &payment, method);
+        let mut request = self.checkout_request(order, &payment, method);
+        if let Some(returns) = returns {
+            request.success_url = returns.success.clone();
+            request.cancel_url = returns.cancel.clone();
+        }
         match provider.create_session(&request).await {
             Ok(session) => {
                 // A provider may keep a session open longer than the order
@@ -464,6 +492,20 @@ impl Payments {
         let payment = self.store.payment_by_reference(provider, reference).await?.ok_or_else(payment_not_found)?;
         let outcome = self.close_attempt(&payment, &system(), Observed::Canceled).await?;
         Ok(Applied { payment: outcome.payment, order: outcome.order })
+    }
+
+    /// The buyer gave up at the provider and the order goes with it: the
+    /// session is closed there (a payment that got through is applied, not
+    /// lost), then the order, if still pending and unpaid, is cancelled and
+    /// restocked. The reference is the only proof the caller has; it names
+    /// one checkout and is known only to its buyer and the provider.
+    pub async fn buyer_abandoned(&self, provider: &str, reference: &str) -> Result<Applied> {
+        let applied = self.buyer_cancelled(provider, reference).await?;
+        if applied.order.status == OrderStatus::Pending && applied.order.payment_status == PaymentStatus::Unpaid {
+            self.orders.abandon_order(applied.order.id).await?;
+        }
+        let order = self.store.order(applied.order.id).await?.unwrap_or(applied.order);
+        Ok(Applied { payment: applied.payment, order })
     }
 
     /// The test provider's page: the session, and the order it is for.

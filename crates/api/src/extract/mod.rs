@@ -39,5 +39,5 @@ pub use order_token::OrderToken;
 pub use input::Input;
 pub use request::{
     Body, IdPath, Json, Optional, OptionalJson, Params, Patch, PathText, ProductIdPath, Query, Required, Slot,
-    member_name, object_schema, take_param,
+    member_name, object_schema, read_query, take_param,
 };

@@ -263,18 +263,25 @@ impl<S: Send + Sync, T: Params> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state).await.unwrap_or(RawQuery(None));
-        let mut pairs: Vec<(String, String)> = raw
-            .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
-            .unwrap_or_default();
-        let mut errors = FieldErrors::new();
-        let params = T::read_params(&mut pairs, &mut errors);
-        for (name, _) in pairs {
-            errors.push(name, "is not a known parameter");
-        }
-        params.check(&mut errors);
-        errors.into_result()?;
+        let params = read_query::<T>(raw.as_deref()).map_err(|errors| ApiError::from(errors.into_vec()))?;
         Ok(Query(params))
     }
+}
+
+/// Reads a raw query string into `T`: each bad value and each unknown or
+/// repeated parameter is one of the errors. For a dialect that renders the
+/// errors in its own shape; [`Query`] renders them in the envelope.
+pub fn read_query<T: Params>(raw: Option<&str>) -> Result<T, FieldErrors> {
+    let mut pairs: Vec<(String, String)> = raw
+        .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default();
+    let mut errors = FieldErrors::new();
+    let params = T::read_params(&mut pairs, &mut errors);
+    for (name, _) in pairs {
+        errors.push(name, "is not a known parameter");
+    }
+    params.check(&mut errors);
+    if errors.is_empty() { Ok(params) } else { Err(errors) }
 }
 
 /// The route's one path parameter (`{id}`), as sent. A control character in
