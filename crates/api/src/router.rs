@@ -39,6 +39,12 @@ pub fn native_api() -> OpenApiRouter<AppState> {
 /// The whole HTTP application: routes, service endpoints, and the layers
 /// every request passes through.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `extra` routes (the admin dashboard) behind the same
+/// layers: request ids, tracing, metrics, rate limits, body limit.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let (api, openapi) = native_api().split_for_parts();
@@ -53,6 +59,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(extra)
         .merge(routes::payments::test_page_routes())
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))

@@ -335,6 +335,31 @@ impl Catalog {
         Ok(record)
     }
 
+    /// Adds `delta` (negative: takes) to a product's stock, re-reading and
+    /// retrying when someone else changed it in between, so no change is lost.
+    /// Stock never goes below zero.
+    pub async fn adjust_stock(
+        &self,
+        principal: &Principal,
+        id: ProductId,
+        delta: i64,
+        ctx: &RequestContext,
+    ) -> Result<ProductRecord> {
+        require_admin(principal)?;
+        loop {
+            let current = self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
+            let stock = current.draft.stock.checked_add(delta).ok_or_else(|| Error::field("stock", "is out of range"))?;
+            let stock = emporium_domain::catalog::parse_stock(stock).map_err(|e| {
+                Error::field("stock", format!("{e} (\"{}\" has {})", current.draft.name, current.draft.stock))
+            })?;
+            let patch = ProductPatch { stock: Some(stock), ..ProductPatch::default() };
+            match self.update_product(principal, id, patch, Some(current.version), ctx).await {
+                Err(Error::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
     pub async fn delete_product(&self, principal: &Principal, id: ProductId, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
         let entry = ctx.audit(Some(principal.user_id), "product.deleted", Some(("product", id.to_string())), json!({}));

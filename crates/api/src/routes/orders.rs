@@ -173,6 +173,7 @@ async fn list_orders(
         user_id: q.parse("userId", |s| s.parse().map_err(|_| "must be a user id".to_string())),
         since: q.parse("from", Timestamp::parse),
         until: q.parse("to", Timestamp::parse),
+        search: None,
     };
     q.finish()?;
     let (orders, total) = state.services.orders.list(&principal, filter, page).await?;

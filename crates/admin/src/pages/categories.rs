@@ -1,0 +1,3 @@
+use axum::Router;
+use emporium_api::AppState;
+pub fn routes() -> Router<AppState> { Router::new() }
