@@ -17,7 +17,11 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     tracing::warn!(path = request.uri().path(), "cross-site request to the dashboard refused");
-    (StatusCode::FORBIDDEN, crate::render::error_page(StatusCode::FORBIDDEN, "This request came from another site and was refused.")).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        crate::render::error_page(StatusCode::FORBIDDEN, "This request came from another site and was refused."),
+    )
+        .into_response()
 }
 
 fn same_origin(request: &Request) -> bool {

@@ -49,8 +49,11 @@ impl<S: Send + Sync> FromRequest<S> for Form {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         if !is_form {
-            return Err(crate::render::PageError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send this form from the page.")
-                .into_response());
+            return Err(crate::render::PageError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send this form from the page.",
+            )
+            .into_response());
         }
         let bytes = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
         Form::parse(&bytes).map_err(|m| crate::render::PageError::new(StatusCode::BAD_REQUEST, m).into_response())

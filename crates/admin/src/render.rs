@@ -113,7 +113,6 @@ impl PageError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self { status, message: message.into() }
     }
-
 }
 
 /// The HTTP status of a service's refusal, as the API maps it.

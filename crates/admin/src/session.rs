@@ -60,7 +60,11 @@ fn clear_session(state: &AppState, headers: &mut HeaderMap) {
 /// A request's session: the access token's principal, or, once it has
 /// expired, a fresh pair from the refresh token (whose cookies the response
 /// then carries). `None` when neither is live.
-async fn resolve(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result<Option<(Principal, Option<IssuedTokens>)>, Error> {
+async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: ClientIp,
+) -> Result<Option<(Principal, Option<IssuedTokens>)>, Error> {
     if let Some(access) = cookie_value(headers, ACCESS_COOKIE) {
         match state.services.accounts.authenticate(&access).await {
             Ok(principal) => return Ok(Some((principal, None))),

@@ -348,7 +348,8 @@ impl Catalog {
         require_admin(principal)?;
         loop {
             let current = self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
-            let stock = current.draft.stock.checked_add(delta).ok_or_else(|| Error::field("stock", "is out of range"))?;
+            let stock =
+                current.draft.stock.checked_add(delta).ok_or_else(|| Error::field("stock", "is out of range"))?;
             let stock = emporium_domain::catalog::parse_stock(stock).map_err(|e| {
                 Error::field("stock", format!("{e} (\"{}\" has {})", current.draft.name, current.draft.stock))
             })?;

@@ -21,8 +21,8 @@ pub use carts::{CartLine, CartProduct, CartStore, LineEdit, LineEditOutcome};
 pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
 pub use error::{StoreError, StoreResult};
 pub use orders::{
-    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderFigures,
-    OrderRecord, OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
+    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFigures, OrderFilter,
+    OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
 };
 pub use outbox::{
     ClaimedMail, Failure, MailFilter, MailRecord, MailStatus, OutboxStats, OutboxStore, PasswordReset, ResetRequest,

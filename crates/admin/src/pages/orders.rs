@@ -101,7 +101,8 @@ async fn list(
     // "To" names a whole day: everything before the next midnight.
     let until = date(&q, "to", &mut errors, "To").map(|t| t.plus_secs(24 * 3600));
     let search = q.text("q").trim().to_string();
-    let filter = OrderFilter { status, since, until, search: Some(search.clone()).filter(|s| !s.is_empty()), user_id: None };
+    let filter =
+        OrderFilter { status, since, until, search: Some(search.clone()).filter(|s| !s.is_empty()), user_id: None };
     let page = page_of(&q, 25);
     let (orders, total) = state.services.orders.list(&principal, filter, page).await?;
     let pairs = [
@@ -209,10 +210,9 @@ async fn detail_page(
         .await?;
     let prefix = format!("order:{id}:");
     let address = match serde_json::to_value(&order.shipping_address).unwrap_or_default() {
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
-            .collect(),
+        serde_json::Value::Object(map) => {
+            map.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect()
+        }
         _ => Vec::new(),
     };
     let (method, payment_status) = (order.payment_method, order.payment_status);
@@ -264,7 +264,11 @@ async fn detail_page(
                 amount: p.amount,
                 captured: p.captured.map(|c| c.to_string()).unwrap_or_default(),
                 refunded: p.refunded,
-                review: if p.needs_review { p.review_reason.clone().unwrap_or_else(|| "needs review".into()) } else { String::new() },
+                review: if p.needs_review {
+                    p.review_reason.clone().unwrap_or_else(|| "needs review".into())
+                } else {
+                    String::new()
+                },
                 created: when(p.created_at),
             })
             .collect(),

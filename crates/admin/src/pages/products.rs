@@ -120,7 +120,12 @@ impl Filters {
     }
 
     pub fn query_string(&self) -> String {
-        self.pairs().iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+        self.pairs()
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
@@ -277,7 +282,11 @@ pub fn parse_product(v: &ProductValues, categories: &[CategoryRecord]) -> Result
     let stock = if v.stock.trim().is_empty() { "0" } else { v.stock.trim() };
     check(
         "stock",
-        stock.parse::<i64>().map_err(|_| "must be an integer".to_string()).and_then(parse_stock).map(|s| patch.stock = Some(s)),
+        stock
+            .parse::<i64>()
+            .map_err(|_| "must be an integer".to_string())
+            .and_then(parse_stock)
+            .map(|s| patch.stock = Some(s)),
     );
     patch.available = Some(v.available);
     let keywords: Vec<String> =
@@ -333,7 +342,8 @@ async fn show_form(
 ) -> PageResult {
     let categories = state.services.catalog.categories().await?;
     let title = if id.is_some() { format!("Edit {}", values.name) } else { "New product".to_string() };
-    let message = message.or_else(|| (!errors.is_empty()).then(|| "Please correct the fields marked below.".to_string()));
+    let message =
+        message.or_else(|| (!errors.is_empty()).then(|| "Please correct the fields marked below.".to_string()));
     render::html(
         status,
         &ProductForm {
@@ -447,7 +457,8 @@ async fn set_stock(
     form: Form,
 ) -> PageResult {
     let id = product_id(&id)?;
-    let parsed = form.text("stock").trim().parse::<i64>().map_err(|_| "must be an integer".to_string()).and_then(parse_stock);
+    let parsed =
+        form.text("stock").trim().parse::<i64>().map_err(|_| "must be an integer".to_string()).and_then(parse_stock);
     let outcome = match parsed {
         Ok(stock) => {
             let patch = ProductPatch { stock: Some(stock), ..ProductPatch::default() };
@@ -461,7 +472,9 @@ async fn set_stock(
     }
     let error = match outcome {
         Ok(()) => None,
-        Err(Error::Validation(fields)) => Some(fields.iter().map(|f| format!("Stock {}", f.message)).collect::<Vec<_>>().join("; ")),
+        Err(Error::Validation(fields)) => {
+            Some(fields.iter().map(|f| format!("Stock {}", f.message)).collect::<Vec<_>>().join("; "))
+        }
         Err(other) => return Err(other.into()),
     };
     let product = state.services.catalog.product(id).await?;
@@ -491,7 +504,12 @@ fn bulk_action(form: &Form, categories: &[CategoryRecord]) -> Result<BulkAction,
             }
         }
         "stock" => {
-            let n = form.text("delta").trim().trim_start_matches('+').parse::<i64>().map_err(|_| "Stock change must be an integer, e.g. 5 or -3")?;
+            let n = form
+                .text("delta")
+                .trim()
+                .trim_start_matches('+')
+                .parse::<i64>()
+                .map_err(|_| "Stock change must be an integer, e.g. 5 or -3")?;
             BulkAction::AdjustStock(n)
         }
         "delete" => BulkAction::Delete,
@@ -543,7 +561,10 @@ async fn bulk(
         }
     }
     if !failures.is_empty() {
-        return Err(PageError::new(StatusCode::CONFLICT, format!("Some products were not changed: {}", failures.join("; "))));
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            format!("Some products were not changed: {}", failures.join("; ")),
+        ));
     }
     let sep = if back.contains('?') { '&' } else { '?' };
     Ok(Redirect::to(&format!("{back}{sep}notice=bulk")).into_response())

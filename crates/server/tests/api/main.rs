@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod catalog;
 mod conventions;
+mod dashboard;
 mod hardening;
 mod limits;
 mod mail;
