@@ -7,6 +7,7 @@ pub mod landing;
 pub mod logs;
 pub mod orders;
 pub mod products;
+pub mod products_csv;
 
 use axum::http::HeaderMap;
 use emporium_domain::paging::Page;

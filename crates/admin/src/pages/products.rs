@@ -31,6 +31,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/products", get(list).post(create))
         .route("/admin/products/new", get(new_form))
         .route("/admin/products/bulk", post(bulk))
+        .route("/admin/products/export.csv", get(super::products_csv::export))
+        .route("/admin/products/import", get(super::products_csv::import_form).post(super::products_csv::dry_run))
+        .route("/admin/products/import/apply", post(super::products_csv::apply))
         .route("/admin/products/{id}", get(edit_form).post(update))
         .route("/admin/products/{id}/delete", post(delete))
         .route("/admin/products/{id}/stock", post(set_stock))
@@ -198,6 +201,14 @@ pub struct ProductValues {
 }
 
 impl ProductValues {
+    pub fn defaults() -> Self {
+        Self { available: true, stock: "0".into(), discount: "0".into(), ..Default::default() }
+    }
+
+    pub fn of_record(p: &ProductRecord) -> Self {
+        Self::of(p)
+    }
+
     fn of(p: &ProductRecord) -> Self {
         Self {
             name: p.draft.name.clone(),
@@ -214,7 +225,7 @@ impl ProductValues {
         }
     }
 
-    fn read(form: &Form) -> Self {
+    pub fn read(form: &Form) -> Self {
         Self {
             name: form.text("name").to_string(),
             description: form.text("description").to_string(),
@@ -271,7 +282,7 @@ pub fn parse_product(v: &ProductValues, categories: &[CategoryRecord]) -> Result
             None => check("category", Err("does not exist".into())),
         }
     }
-    let urls: Vec<&str> = v.images.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let urls: Vec<&str> = v.images.split_whitespace().collect();
     let images: Result<Vec<String>, String> = urls.iter().map(|u| parse_image_url(u)).collect();
     check(
         "images",
@@ -357,7 +368,7 @@ async fn show_form(
 }
 
 async fn new_form(State(state): State<AppState>) -> PageResult {
-    let values = ProductValues { available: true, stock: "0".into(), discount: "0".into(), ..Default::default() };
+    let values = ProductValues::defaults();
     show_form(&state, StatusCode::OK, None, values, Vec::new(), None).await
 }
 

@@ -21,6 +21,10 @@ on_both_backends!(
     inline_stock_and_bulk_actions_change_what_the_api_sees,
     orders_are_found_by_number_email_or_name_and_moved_through_their_lifecycle,
     home_shows_the_days_figures_and_low_stock,
+    csv_export_then_import_with_a_dry_run_then_one_transaction,
+    categories_are_created_renamed_moved_and_deleted,
+    customers_are_found_promoted_and_deleted_but_the_last_admin_stays,
+    the_audit_log_and_the_outbox_are_listed_and_filtered,
 );
 
 /// A browser-like session: the dashboard cookies it was given.
@@ -616,4 +620,216 @@ async fn home_shows_the_days_figures_and_low_stock(app: &TestApp) {
     home.assert_has("Rare Vase");
     assert!(!home.body.contains("Plenty Cups"));
     home.assert_has(&format!("href=\"/admin/orders/{order}\""));
+}
+
+/// Uploads `csv` as the import form's file, as a browser sends it.
+async fn upload(app: &TestApp, session: &Session, csv: &str) -> Page {
+    let boundary = "----emporium-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"products.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    read(
+        app.client
+            .post(app.url("/admin/products/import"))
+            .header("cookie", &session.cookie)
+            .header("origin", app.base.clone())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn csv_export_then_import_with_a_dry_run_then_one_transaction(app: &TestApp) {
+    let session = admin_session(app, "boss").await;
+    let token = app.login("boss").await.0;
+    let mug = api_create_product(
+        app,
+        &token,
+        json!({ "name": "Mug, \"large\"", "price": 8, "stock": 5, "sku": "MUG-L", "keywords": ["mug", "tea"] }),
+    )
+    .await;
+    let cup =
+        api_create_product(app, &token, json!({ "name": "Cup", "price": 4, "stock": 9, "available": false })).await;
+
+    let export = get(app, Some(&session), "/admin/products/export.csv?available=yes").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = export.body.lines().collect();
+    assert_eq!(lines[0], "id,sku,name,description,price,discount,category,stock,available,keywords,images");
+    assert_eq!(lines.len(), 2, "only the available product: {}", export.body);
+    assert!(lines[1].starts_with(&format!("{mug},MUG-L,\"Mug, \"\"large\"\"\",,8.00,")), "{}", lines[1]);
+
+    // Re-import with one edited price, a new product and a row updated by SKU alone.
+    let edited = export.body.replace(",8.00,", ",9.50,");
+    let csv = format!("{edited}\n,NEW-1,Saucer,,3,0,,12,yes,,\n");
+    let dry = upload(app, &session, &csv).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    dry.assert_has("<strong>1</strong> to create, <strong>1</strong> to update, <strong>0</strong> with errors");
+    dry.assert_has(&format!("update #{mug}"));
+    assert_eq!(api_product(app, &mug).await["price"], json!(8.0), "a dry run writes nothing");
+
+    let bad = upload(app, &session, "sku,name,price\nMUG-L,Mug,abc\n,,-1\n").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    bad.assert_has("price: must be");
+    bad.assert_has("name: is required");
+    assert!(!bad.body.contains("apply-import"));
+    // The confirmation re-checks the file: a bad one writes nothing even if posted directly.
+    let forced =
+        post(app, &session, "/admin/products/import/apply", &[("csv", "sku,name,price\nMUG-L,Mug,1\n,,-1\n")]).await;
+    assert_eq!(forced.status, StatusCode::BAD_REQUEST);
+    assert_eq!(api_product(app, &mug).await["price"], json!(8.0));
+
+    let unknown = upload(app, &session, "name,colour\nMug,red\n").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    unknown.assert_has("Unknown column");
+
+    let applied = post(app, &session, "/admin/products/import/apply", &[("csv", &csv)]).await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    let product = api_product(app, &mug).await;
+    assert_eq!(product["price"], json!(9.5));
+    assert_eq!(product["name"], "Mug, \"large\"");
+    assert_eq!(product["keywords"], json!(["mug", "tea"]));
+    assert_eq!(api_product(app, &cup).await["available"], false, "rows not in the file are left alone");
+    let saucers = app.get("/api/v1/products?search=saucer", None).await;
+    assert_eq!(saucers.body["data"][0]["sku"], "NEW-1");
+    assert_eq!(saucers.body["data"][0]["stock"], 12);
+
+    // Two new rows with one SKU: the second insert fails, and so does the first.
+    let clash =
+        post(app, &session, "/admin/products/import/apply", &[("csv", "sku,name,price\nX-1,One,1\n,Two,2\n")]).await;
+    assert_eq!(clash.status, StatusCode::SEE_OTHER);
+    let twice =
+        post(app, &session, "/admin/products/import/apply", &[("csv", "name,price,sku\nThree,3,DUP\nFour,4,DUP\n")])
+            .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    assert_eq!(app.get("/api/v1/products?search=three", None).await.body["data"], json!([]));
+}
+
+async fn categories_are_created_renamed_moved_and_deleted(app: &TestApp) {
+    let session = admin_session(app, "boss").await;
+    let token = app.login("boss").await.0;
+    assert_eq!(post(app, &session, "/admin/categories", &[("name", "Kitchen")]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(post(app, &session, "/admin/categories", &[("name", "Garden")]).await.status, StatusCode::SEE_OTHER);
+    let categories = app.get("/api/v1/categories", None).await.body["data"].clone();
+    let id_of = |name: &str| {
+        categories.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["_id"].as_str().unwrap().to_string()
+    };
+    let (kitchen, garden) = (id_of("Kitchen"), id_of("Garden"));
+    let child = post(app, &session, "/admin/categories", &[("name", "Knives"), ("parent", &kitchen)]).await;
+    assert_eq!(child.status, StatusCode::SEE_OTHER);
+    let knives = app.get("/api/v1/categories/knives", None).await.body["data"].clone();
+    assert_eq!(knives["parent"], json!(kitchen), "{knives}");
+
+    let empty = post(app, &session, "/admin/categories", &[("name", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    empty.assert_has("must not be empty");
+
+    let knives_id = knives["_id"].as_str().unwrap().to_string();
+    let moved =
+        post(app, &session, &format!("/admin/categories/{knives_id}"), &[("name", "Blades"), ("parent", &garden)])
+            .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    let blades = app.get(&format!("/api/v1/categories/{knives_id}"), None).await.body["data"].clone();
+    assert_eq!(blades["name"], "Blades");
+    assert_eq!(blades["parent"], json!(garden));
+
+    let page = get(app, Some(&session), "/admin/categories").await;
+    page.assert_has("value=\"Blades\"");
+    // In use: it stays, and the page says why.
+    let kept = post(app, &session, &format!("/admin/categories/{garden}/delete"), &[]).await;
+    assert_eq!(kept.status, StatusCode::CONFLICT);
+    kept.assert_has("sub-categories");
+    api_create_product(app, &token, json!({ "name": "Spade", "price": 5, "category": kitchen })).await;
+    let kept = post(app, &session, &format!("/admin/categories/{kitchen}/delete"), &[]).await;
+    assert_eq!(kept.status, StatusCode::CONFLICT);
+    kept.assert_has("still has products");
+    assert_eq!(
+        post(app, &session, &format!("/admin/categories/{knives_id}/delete"), &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.get(&format!("/api/v1/categories/{knives_id}"), None).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn customers_are_found_promoted_and_deleted_but_the_last_admin_stays(app: &TestApp) {
+    let session = admin_session(app, "boss").await;
+    let ada = app.register("ada").await;
+    app.register("bob").await;
+    let ada_id = ada["_id"].as_str().unwrap().to_string();
+    let boss_id = app.store.user_by_username_key("boss").await.unwrap().unwrap().id.to_string();
+
+    let found = get(app, Some(&session), "/admin/customers?q=ADA").await;
+    found.assert_has(&format!("id=\"customer-{ada_id}\""));
+    assert!(!found.body.contains("bob@example.com"));
+    let admins = get(app, Some(&session), "/admin/customers?role=admin").await;
+    admins.assert_has("boss@example.com");
+    assert!(!admins.body.contains("ada@example.com"));
+
+    let (ada_token, _) = app.login("ada").await;
+    let product =
+        api_create_product(app, &app.login("boss").await.0, json!({ "name": "Lamp", "price": 10, "stock": 5 })).await;
+    let order = app
+        .post(
+            "/api/v1/orders",
+            Some(&ada_token),
+            json!({ "items": [{ "productId": product, "quantity": 1 }], "shippingAddress": address() }),
+        )
+        .await
+        .body["data"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detail = get(app, Some(&session), &format!("/admin/customers/{ada_id}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    detail.assert_has(&format!("href=\"/admin/orders/{order}\""));
+
+    let last = post(app, &session, &format!("/admin/customers/{boss_id}/role"), &[("role", "user")]).await;
+    assert_eq!(last.status, StatusCode::CONFLICT);
+    last.assert_has("The last admin cannot be demoted");
+    let kept = post(app, &session, &format!("/admin/customers/{boss_id}/delete"), &[]).await;
+    assert_eq!(kept.status, StatusCode::CONFLICT);
+
+    let promoted = post(app, &session, &format!("/admin/customers/{ada_id}/role"), &[("role", "admin")]).await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER);
+    let users = app.get("/api/v1/admin/users?search=ada", Some(&app.login("boss").await.0)).await;
+    assert_eq!(users.body["data"][0]["role"], "admin", "{}", users.body);
+    assert_eq!(
+        post(app, &session, &format!("/admin/customers/{ada_id}/role"), &[("role", "user")]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let deleted = post(app, &session, &format!("/admin/customers/{ada_id}/delete"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let users = app.get("/api/v1/admin/users?search=ada", Some(&app.login("boss").await.0)).await;
+    assert_eq!(users.body["data"], json!([]));
+}
+
+async fn the_audit_log_and_the_outbox_are_listed_and_filtered(app: &TestApp) {
+    let session = admin_session(app, "boss").await;
+    let token = app.login("boss").await.0;
+    let product = api_create_product(app, &token, json!({ "name": "Kettle", "price": 20, "stock": 5 })).await;
+    post(app, &session, &format!("/admin/products/{product}/stock"), &[("stock", "9")]).await;
+    let audit = get(app, Some(&session), "/admin/audit?action=product.stock_changed").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    audit.assert_has("1 entries");
+    audit.assert_has(&format!("product {product}"));
+    let by_target = get(app, Some(&session), &format!("/admin/audit?target_type=product&target_id={product}")).await;
+    by_target.assert_has("product.created");
+    let none = get(app, Some(&session), "/admin/audit?from=2999-01-01").await;
+    none.assert_has("0 entries");
+
+    guest_order(app, "grace@example.com", &product, 1).await;
+    let outbox = get(app, Some(&session), "/admin/emails?recipient=Grace%40example.com").await;
+    assert_eq!(outbox.status, StatusCode::OK);
+    outbox.assert_has("grace@example.com");
+    let nobody = get(app, Some(&session), "/admin/emails?recipient=nobody%40example.com").await;
+    nobody.assert_has("0 messages");
+    let dead = get(app, Some(&session), "/admin/emails?status=dead").await;
+    dead.assert_has("0 messages");
+    // Only a dead message can be sent again.
+    let mails = app.get("/api/v1/admin/emails?recipient=grace@example.com", Some(&token)).await;
+    let id = mails.body["data"][0]["_id"].as_str().unwrap().to_string();
+    let retry = post(app, &session, &format!("/admin/emails/{id}/retry"), &[]).await;
+    assert_eq!(retry.status, StatusCode::CONFLICT, "{}", retry.body);
 }
