@@ -287,7 +287,11 @@ pub fn parse_product(v: &ProductValues, categories: &[CategoryRecord]) -> Result
     check(
         "images",
         images.and_then(|list| {
-            if list.len() > 20 { Err("must have at most 20 images".into()) } else { Ok(patch.images = Some(list)) }
+            if list.len() > 20 {
+                return Err("must have at most 20 images".into());
+            }
+            patch.images = Some(list);
+            Ok(())
         }),
     );
     let stock = if v.stock.trim().is_empty() { "0" } else { v.stock.trim() };
