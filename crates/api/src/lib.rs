@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use emporium_service::Services;
 
-pub use router::{Dialect, metrics_router, router, router_with_dialects};
+pub use router::{Dialect, metrics_router, router, router_with};
 
 /// How the HTTP layer behaves; built by the server from its configuration.
 #[derive(Debug, Clone)]

@@ -38,7 +38,9 @@ fn apply_headers(verdict: &Verdict, response: &mut Response) {
 
 /// Paths that are not the shop's API: load balancers and scrapers poll them.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json") || path.starts_with("/docs")
+    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+        || path.starts_with("/docs")
+        || path.starts_with("/admin/assets/")
 }
 
 /// Applies the general per-IP budget and sets the headers on every response.

@@ -38,7 +38,7 @@ pub fn native_api() -> OpenApiRouter<AppState> {
 
 /// The whole HTTP application with the native API only.
 pub fn router(state: AppState) -> Router {
-    router_with_dialects(state, Vec::new())
+    router_with(state, Vec::new(), Router::new())
 }
 
 /// A dialect: another API document served over the same services, mounted
@@ -51,10 +51,12 @@ pub struct Dialect {
     pub routes: OpenApiRouter<AppState>,
 }
 
-/// The whole HTTP application: the native API, the dialects, the service
-/// endpoints, and the layers every request passes through (so a dialect's
-/// requests count against the same rate limits and are logged the same way).
-pub fn router_with_dialects(state: AppState, dialects: Vec<Dialect>) -> Router {
+/// The whole HTTP application: the native API, the dialects, `extra` routes
+/// outside the API document (the admin dashboard), the service endpoints,
+/// and the layers every request passes through (so every request, whichever
+/// API or page it is for, counts against the same rate limits and is logged
+/// the same way).
+pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppState>) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let all = dialects.into_iter().fold(native_api(), |all, d| all.nest(d.base_path, d.routes));
@@ -73,6 +75,7 @@ pub fn router_with_dialects(state: AppState, dialects: Vec<Dialect>) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(extra)
         .merge(routes::payments::test_page_routes())
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))

@@ -116,6 +116,9 @@ pub struct ServeArgs {
     /// How long catalog reads may be served from memory; 0s turns it off [default: 1s]
     #[arg(long, env = "EMPORIUM_CATALOG_CACHE_TTL")]
     pub catalog_cache_ttl: Option<String>,
+    /// The admin dashboard lists products with at most this many in stock as low [default: 5]
+    #[arg(long, env = "EMPORIUM_LOW_STOCK_THRESHOLD")]
+    pub low_stock_threshold: Option<i64>,
     /// How often the background sweep runs (expired orders, old carts) [default: 30s]
     #[arg(long, env = "EMPORIUM_SWEEP_INTERVAL")]
     pub sweep_interval: Option<String>,
@@ -223,6 +226,7 @@ struct FileConfig {
     cart_ttl: Option<String>,
     sweep_interval: Option<String>,
     catalog_cache_ttl: Option<String>,
+    low_stock_threshold: Option<i64>,
     metrics_token: Option<String>,
     geekmobile_admin_secret: Option<String>,
     metrics_bind: Option<SocketAddr>,
@@ -450,6 +454,8 @@ pub struct Config {
     pub cart_ttl: Duration,
     pub sweep_interval: Duration,
     pub catalog_cache_ttl: Duration,
+    /// The dashboard's settings (the low-stock threshold).
+    pub admin_dashboard: emporium_admin::AdminSettings,
     /// A separate address serving only `/metrics`, without a token.
     pub metrics_bind: Option<SocketAddr>,
     pub reset_token_ttl: Duration,
@@ -754,6 +760,13 @@ impl Config {
                 Some(v) if matches!(v.trim(), "0" | "0s" | "off") => Duration::ZERO,
                 other => duration("EMPORIUM_CATALOG_CACHE_TTL", other, Duration::from_secs(1))?,
             },
+            admin_dashboard: emporium_admin::AdminSettings {
+                low_stock_threshold: match pick(serve.low_stock_threshold, file.low_stock_threshold) {
+                    Some(n) if n < 0 => anyhow::bail!("EMPORIUM_LOW_STOCK_THRESHOLD: must be 0 or more, got {n}"),
+                    Some(n) => n,
+                    None => emporium_admin::AdminSettings::default().low_stock_threshold,
+                },
+            },
             metrics_bind: pick(serve.metrics_bind, file.metrics_bind),
             reset_token_ttl: duration(
                 "EMPORIUM_RESET_TOKEN_TTL",
@@ -824,6 +837,7 @@ impl Config {
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(30),
             catalog_cache_ttl: Duration::from_secs(1),
+            admin_dashboard: emporium_admin::AdminSettings::default(),
             metrics_bind: None,
             reset_token_ttl: Duration::from_secs(30 * 60),
             mail: MailConfig {

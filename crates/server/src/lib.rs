@@ -151,7 +151,8 @@ impl Application {
             services.outbox.queued_signal(),
         );
         let state = AppState::new(services.clone(), config.api.clone()).with_limits(limits);
-        let router = emporium_api::router_with_dialects(state, dialects::all());
+        let dashboard = emporium_admin::routes(state.clone(), config.admin_dashboard.clone());
+        let router = emporium_api::router_with(state, dialects::all(), dashboard);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;

@@ -36,6 +36,12 @@ impl Admin {
         Ok(self.store.list_users(filter, page).await?)
     }
 
+    /// One account, for an admin's customer page.
+    pub async fn user(&self, principal: &Principal, id: UserId) -> Result<UserRecord> {
+        require_admin(principal)?;
+        self.store.user_by_id(id).await?.ok_or_else(|| Error::NotFound("User not found".into()))
+    }
+
     /// Changes a role. The shop always keeps at least one admin.
     pub async fn change_role(
         &self,

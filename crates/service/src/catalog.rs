@@ -342,6 +342,92 @@ impl Catalog {
         Ok(record)
     }
 
+    /// Adds `delta` (negative: takes) to a product's stock, re-reading and
+    /// retrying when someone else changed it in between, so no change is lost.
+    /// Stock never goes below zero.
+    pub async fn adjust_stock(
+        &self,
+        principal: &Principal,
+        id: ProductId,
+        delta: i64,
+        ctx: &RequestContext,
+    ) -> Result<ProductRecord> {
+        require_admin(principal)?;
+        loop {
+            let current = self.store.product(id).await?.ok_or_else(|| Error::NotFound("Product not found".into()))?;
+            let stock =
+                current.draft.stock.checked_add(delta).ok_or_else(|| Error::field("stock", "is out of range"))?;
+            let stock = emporium_domain::catalog::parse_stock(stock).map_err(|e| {
+                Error::field("stock", format!("{e} (\"{}\" has {})", current.draft.name, current.draft.stock))
+            })?;
+            let patch = ProductPatch { stock: Some(stock), ..ProductPatch::default() };
+            match self.update_product(principal, id, patch, Some(current.version), ctx).await {
+                Err(Error::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// The live product with this SKU, if any.
+    pub async fn product_by_sku(&self, sku: &str) -> Result<Option<ProductRecord>> {
+        match self.store.product_id_by_sku(sku).await? {
+            Some(id) => Ok(self.store.product(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies an import in one transaction: `creates` are new products,
+    /// `updates` patches to products as they were read (`planned_version`).
+    /// If any of them changed since, or a SKU is taken, nothing is written.
+    pub async fn import_products(
+        &self,
+        principal: &Principal,
+        creates: Vec<ProductDraft>,
+        updates: Vec<(ProductRecord, ProductPatch)>,
+        ctx: &RequestContext,
+    ) -> Result<(u64, u64)> {
+        require_admin(principal)?;
+        for draft in &creates {
+            self.check_category(draft.category_id).await?;
+        }
+        let mut import = emporium_store::ProductImport { created_by: Some(principal.user_id), ..Default::default() };
+        for draft in creates {
+            let entry = ctx.audit(
+                Some(principal.user_id),
+                "product.created",
+                Some(("product", String::new())),
+                json!({ "price": draft.price.to_string(), "discount": draft.discount.to_f64(), "stock": draft.stock, "by": "import" }),
+            );
+            import.creates.push((draft, entry));
+        }
+        for (current, patch) in updates {
+            if let Some(category) = patch.category_id {
+                self.check_category(category).await?;
+            }
+            let after = patch.apply(&current.draft);
+            let audit = audited_changes(&current.draft, &after)
+                .into_iter()
+                .map(|(field, from, to)| {
+                    ctx.audit(
+                        Some(principal.user_id),
+                        &format!("product.{field}_changed"),
+                        Some(("product", current.id.to_string())),
+                        json!({ "from": from, "to": to, "by": "import" }),
+                    )
+                })
+                .collect();
+            import.updates.push((current.id, current.version, after, audit));
+        }
+        let outcome = self.store.import_products(&import, Timestamp::now()).await.map_err(Self::product_write_error);
+        self.cache.invalidate();
+        match outcome? {
+            emporium_store::ImportOutcome::Applied { created, updated } => Ok((created, updated)),
+            emporium_store::ImportOutcome::Stale(id) => Err(Error::Conflict(format!(
+                "Product {id} was changed by someone else since the dry run; nothing was imported. Run the dry run again."
+            ))),
+        }
+    }
+
     pub async fn delete_product(&self, principal: &Principal, id: ProductId, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
         let entry = ctx.audit(Some(principal.user_id), "product.deleted", Some(("product", id.to_string())), json!({}));

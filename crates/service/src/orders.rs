@@ -352,6 +352,17 @@ impl Orders {
         Ok(self.store.list_orders(&filter, page).await?)
     }
 
+    /// The admin dashboard's figures: orders and sales since midnight UTC and
+    /// over the last seven days, what waits to be shipped, payments flagged
+    /// for review, and products with at most `low_stock` left.
+    pub async fn figures(&self, principal: &Principal, low_stock: i64) -> Result<emporium_store::OrderFigures> {
+        crate::admin::require_admin(principal)?;
+        let now = Timestamp::now();
+        let today = Timestamp::from_millis(now.millis() - now.millis().rem_euclid(24 * 3600 * 1000));
+        let week = now.minus_secs(7 * 24 * 3600);
+        Ok(self.store.order_figures(today, week, low_stock).await?)
+    }
+
     /// Cancels an order (its owner or an admin) and puts its stock back.
     pub async fn cancel(&self, viewer: &Viewer, id: OrderId, ctx: &RequestContext) -> Result<OrderRecord> {
         self.get(viewer, id).await?;

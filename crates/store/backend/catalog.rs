@@ -9,7 +9,7 @@ use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CategoryRow, ProductRow};
 use emporium_store::sql::catalog::{self as sql, Arg, ProductValues};
 use emporium_store::{
-    CatalogStore, CategoryRecord, CategoryRemoval, NewAuditEntry, ProductChange, ProductRecord, StoreResult,
+    CatalogStore, CategoryRecord, CategoryRemoval, ImportOutcome, NewAuditEntry, ProductChange, ProductImport, ProductRecord, StoreResult,
 };
 use sqlx::QueryBuilder;
 
@@ -239,6 +239,45 @@ impl CatalogStore for Backend {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn product_id_by_sku(&self, sku: &str) -> StoreResult<Option<ProductId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar(sql::SELECT_PRODUCT_ID_BY_SKU).bind(sku).fetch_optional(self.reader()).await?;
+        Ok(id.map(ProductId::new))
+    }
+
+    async fn import_products(&self, import: &ProductImport, now: Timestamp) -> StoreResult<ImportOutcome> {
+        let mut tx = self.writer().begin().await?;
+        // Updates first: a SKU moved away from one product may be given to a new one.
+        for (id, version, draft, audit) in &import.updates {
+            let changed = bind_values(sqlx::query(sql::UPDATE_PRODUCT), &ProductValues::from(draft))
+                .bind(now.millis())
+                .bind(id.get())
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Ok(ImportOutcome::Stale(*id));
+            }
+            for entry in audit {
+                insert_audit(&mut tx, entry).await?;
+            }
+        }
+        for (draft, audit) in &import.creates {
+            let id: i64 = bind_values(sqlx::query(sql::INSERT_PRODUCT), &ProductValues::from(draft))
+                .bind(import.created_by.map(|u| u.get()))
+                .bind(now.millis())
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+            let mut audit = audit.clone();
+            audit.target_id = Some(id.to_string());
+            insert_audit(&mut tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome::Applied { created: import.creates.len() as u64, updated: import.updates.len() as u64 })
     }
 
     async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)> {

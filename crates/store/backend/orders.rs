@@ -2,14 +2,15 @@
 // its own concrete sqlx types (`Backend`, `Db`, `Conn`; see that crate's lib.rs).
 
 use async_trait::async_trait;
-use emporium_domain::ids::{OrderId, ProductId};
+use emporium_domain::ids::{OrderId, PaymentId, ProductId};
+use emporium_domain::money::Money;
 use emporium_domain::orders::OrderStatus;
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CartLineRow, OrderEventRow, OrderItemRow, OrderRow};
 use emporium_store::sql::orders as sql;
 use emporium_store::{
-    CartLine, CartProduct, EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
+    CartLine, CartProduct, EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFigures, OrderFilter, OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange,
     StatusOutcome, StoreError, StoreResult,
 };
 use sqlx::QueryBuilder;
@@ -156,15 +157,20 @@ impl OrderStore for Backend {
         let mut conn = self.reader().acquire().await?;
         let (user, status) = (f.user_id.map(|u| u.get()), f.status.map(OrderStatus::as_str));
         let (since, until) = (f.since.map(Timestamp::millis), f.until.map(Timestamp::millis));
+        let search = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let pattern = search.map(emporium_store::like_pattern);
+        let number = search.map(|s| s.trim_start_matches('#').to_string());
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders WHERE {}", sql::ORDER_FILTER))
             .bind(user)
             .bind(status)
             .bind(since)
             .bind(until)
+            .bind(pattern.as_deref())
+            .bind(number.as_deref())
             .fetch_one(&mut *conn)
             .await?;
         let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6",
+            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8",
             sql::ORDER_COLUMNS,
             sql::ORDER_FILTER
         ))
@@ -172,6 +178,8 @@ impl OrderStore for Backend {
         .bind(status)
         .bind(since)
         .bind(until)
+        .bind(pattern.as_deref())
+        .bind(number.as_deref())
         .bind(i64::from(page.limit()))
         .bind(page.offset() as i64)
         .fetch_all(&mut *conn)
@@ -197,6 +205,30 @@ impl OrderStore for Backend {
             orders.push(row.into_record(mine, Vec::new())?);
         }
         Ok((orders, total as u64))
+    }
+
+    async fn order_figures(&self, today: Timestamp, week: Timestamp, low_stock: i64) -> StoreResult<OrderFigures> {
+        let mut conn = self.reader().acquire().await?;
+        let (orders_today, sales_today): (i64, i64) =
+            sqlx::query_as(sql::ORDER_FIGURES).bind(today.millis()).fetch_one(&mut *conn).await?;
+        let (orders_week, sales_week): (i64, i64) =
+            sqlx::query_as(sql::ORDER_FIGURES).bind(week.millis()).fetch_one(&mut *conn).await?;
+        let awaiting: i64 = sqlx::query_scalar(sql::AWAITING_FULFILMENT).fetch_one(&mut *conn).await?;
+        let review: Vec<(i64, i64, Option<String>)> =
+            sqlx::query_as(sql::PAYMENTS_TO_REVIEW).fetch_all(&mut *conn).await?;
+        let low: Vec<i64> = sqlx::query_scalar(sql::LOW_STOCK).bind(low_stock).fetch_all(&mut *conn).await?;
+        Ok(OrderFigures {
+            orders_today: orders_today as u64,
+            sales_today: Money::from_minor(sales_today),
+            orders_week: orders_week as u64,
+            sales_week: Money::from_minor(sales_week),
+            awaiting_fulfilment: awaiting as u64,
+            payments_to_review: review
+                .into_iter()
+                .map(|(p, o, reason)| (PaymentId::new(p), OrderId::new(o), reason))
+                .collect(),
+            low_stock: low.into_iter().map(ProductId::new).collect(),
+        })
     }
 
     async fn change_order_status(&self, id: OrderId, c: &StatusChange) -> StoreResult<StatusOutcome> {

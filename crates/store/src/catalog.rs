@@ -116,4 +116,31 @@ pub trait CatalogStore {
     /// and carts that mention it keep a valid reference. `false` if not live.
     async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool>;
     async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)>;
+    /// The live product with this SKU, if any.
+    async fn product_id_by_sku(&self, sku: &str) -> StoreResult<Option<ProductId>>;
+    /// Writes a whole import in one transaction: every insert and every
+    /// update (each only if the product is still at the version it was
+    /// planned against), with their audit entries. Nothing is written when
+    /// one update finds its product changed or gone (`Stale`), or a SKU is
+    /// taken (`UniqueViolation`).
+    async fn import_products(&self, import: &ProductImport, now: Timestamp) -> StoreResult<ImportOutcome>;
+}
+
+/// A planned import: new products and changes to existing ones.
+#[derive(Debug, Clone, Default)]
+pub struct ProductImport {
+    pub creates: Vec<(ProductDraft, NewAuditEntry)>,
+    /// Each product, the version the change was planned against, what it becomes.
+    pub updates: Vec<(ProductId, i64, ProductDraft, Vec<NewAuditEntry>)>,
+    pub created_by: Option<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Applied {
+        created: u64,
+        updated: u64,
+    },
+    /// This product changed (or went) since the import was planned.
+    Stale(ProductId),
 }

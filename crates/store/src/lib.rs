@@ -18,11 +18,14 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use carts::{CartLine, CartProduct, CartStore, LineEdit, LineEditOutcome};
-pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
+pub use catalog::{
+    CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ImportOutcome, ProductChange, ProductImport,
+    ProductRecord,
+};
 pub use error::{StoreError, StoreResult};
 pub use orders::{
-    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord,
-    OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
+    EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFigures, OrderFilter,
+    OrderItemRecord, OrderRecord, OrderStore, PlaceOutcome, StatusChange, StatusOutcome,
 };
 pub use outbox::{
     ClaimedMail, Failure, MailFilter, MailRecord, MailStatus, OutboxStats, OutboxStore, PasswordReset, ResetRequest,

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use emporium_domain::address::ShippingAddress;
-use emporium_domain::ids::{CartId, OrderId, ProductId, UserId};
+use emporium_domain::ids::{CartId, OrderId, PaymentId, ProductId, UserId};
 use emporium_domain::money::{Money, Percent};
 use emporium_domain::orders::{OrderStatus, PaymentStatus, Totals};
 use emporium_domain::paging::Page;
@@ -190,6 +190,26 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// An order number (`42` or `#42`), or part of the e-mail or of the
+    /// customer's name (the account's, or the shipping address's).
+    pub search: Option<String>,
+}
+
+/// The figures of the admin dashboard's home page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFigures {
+    /// Orders placed since the start of today (UTC), and what those paid came to.
+    pub orders_today: u64,
+    pub sales_today: Money,
+    /// The same over the last seven days.
+    pub orders_week: u64,
+    pub sales_week: Money,
+    /// Paid or processing: waiting to be shipped.
+    pub awaiting_fulfilment: u64,
+    /// Payment attempts flagged for a person to look at, newest first (at most 20).
+    pub payments_to_review: Vec<(PaymentId, OrderId, Option<String>)>,
+    /// Live products with at most the threshold in stock, fewest first (at most 20).
+    pub low_stock: Vec<ProductId>,
 }
 
 /// A checked status change, applied only if the order is still at `from`.
@@ -232,6 +252,8 @@ pub trait OrderStore {
     async fn order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
     /// Newest first, without events.
     async fn list_orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<OrderRecord>, u64)>;
+    /// What the dashboard's home page shows, read in one go.
+    async fn order_figures(&self, today: Timestamp, week: Timestamp, low_stock: i64) -> StoreResult<OrderFigures>;
     async fn change_order_status(&self, id: OrderId, change: &StatusChange) -> StoreResult<StatusOutcome>;
     /// Unpaid pending orders placed before `placed_before`, oldest first;
     /// never one to be paid outside the site (`manual`).

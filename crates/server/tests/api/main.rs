@@ -11,6 +11,7 @@ mod admin;
 mod catalog;
 mod compat_geekmobile;
 mod conventions;
+mod dashboard;
 mod edge;
 mod hardening;
 mod limits;

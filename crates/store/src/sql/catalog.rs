@@ -42,6 +42,7 @@ pub const INSERT_PRODUCT: &str = "INSERT INTO products (name, sort_name, descrip
 pub const UPDATE_PRODUCT: &str = "UPDATE products SET name = $1, sort_name = $2, description = $3, price_minor = $4, discount_bp = $5, \
      sell_price_minor = $6, category_id = $7, images = $8, stock = $9, available = $10, keywords = $11, sku = $12, \
      updated_at = $13, version = version + 1 WHERE id = $14 AND version = $15 AND deleted_at IS NULL";
+pub const SELECT_PRODUCT_ID_BY_SKU: &str = "SELECT id FROM products WHERE sku = $1 AND deleted_at IS NULL";
 pub const SOFT_DELETE_PRODUCT: &str = "UPDATE products SET deleted_at = $2, updated_at = $2, sku = NULL, version = version + 1 WHERE id = $1 AND deleted_at IS NULL";
 
 /// A product's writable values, ready to bind in [`PRODUCT_WRITE_COLUMNS`] order.
