@@ -106,6 +106,9 @@ impl ShippingAddress {
     pub fn last_name(&self) -> &str {
         &self.last_name
     }
+    pub fn address1(&self) -> &str {
+        &self.address1
+    }
     pub fn city(&self) -> &str {
         &self.city
     }
@@ -114,6 +117,9 @@ impl ShippingAddress {
     }
     pub fn phone(&self) -> &str {
         &self.phone
+    }
+    pub fn country(&self) -> &str {
+        &self.country
     }
 
     /// The address as it is written on a parcel, one line each.

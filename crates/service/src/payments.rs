@@ -54,6 +54,14 @@ impl Default for PaymentSettings {
     }
 }
 
+/// Where a provider sends the buyer back to, for a dialect with its own
+/// pages. For Stripe, `success` should carry `{CHECKOUT_SESSION_ID}`.
+#[derive(Debug, Clone)]
+pub struct ReturnUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
 /// A checkout as the buyer is shown it.
 #[derive(Debug, Clone)]
 pub struct Checkout {
@@ -162,6 +170,20 @@ impl Payments {
         method: PaymentMethod,
         ctx: &RequestContext,
     ) -> Result<Checkout> {
+        self.checkout_returning_to(viewer, id, method, None, ctx).await
+    }
+
+    /// [`Payments::checkout`], with the buyer sent back to a dialect's own
+    /// pages instead of the native ones. They are fixed when the attempt's
+    /// session is opened: a live session opened earlier keeps its own.
+    pub async fn checkout_returning_to(
+        &self,
+        viewer: &Viewer,
+        id: OrderId,
+        method: PaymentMethod,
+        return_to: Option<&ReturnUrls>,
+        ctx: &RequestContext,
+    ) -> Result<Checkout> {
         let order = self.orders.get(viewer, id).await?;
         if !method.is_manual() {
             self.provider(method.as_str())?;
@@ -200,7 +222,7 @@ impl Payments {
         if method.is_manual() || payment.reference.is_some() {
             return Ok(Checkout { payment, created });
         }
-        let payment = self.open_session(&order, payment, method).await?;
+        let payment = self.open_session(&order, payment, method, return_to).await?;
         Ok(Checkout { payment, created })
     }
 
@@ -211,9 +233,14 @@ impl Payments {
         order: &OrderRecord,
         payment: PaymentRecord,
         method: PaymentMethod,
+        return_to: Option<&ReturnUrls>,
     ) -> Result<PaymentRecord> {
         let provider = self.provider(method.as_str())?.clone();
-        let request = self.checkout_request(order, &payment, method);
+        let mut request = self.checkout_request(order, &payment, method);
+        if let Some(urls) = return_to {
+            request.success_url = urls.success.clone();
+            request.cancel_url = urls.cancel.clone();
+        }
         match provider.create_session(&request).await {
             Ok(session) => {
                 // A provider may keep a session open longer than the order

@@ -146,10 +146,11 @@ impl OrderStore for Backend {
             .bind(status)
             .bind(since)
             .bind(until)
+            .bind(f.guest_token_hash.as_deref())
             .fetch_one(&mut *conn)
             .await?;
         let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6",
+            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7",
             sql::ORDER_COLUMNS,
             sql::ORDER_FILTER
         ))
@@ -157,6 +158,7 @@ impl OrderStore for Backend {
         .bind(status)
         .bind(since)
         .bind(until)
+        .bind(f.guest_token_hash.as_deref())
         .bind(i64::from(page.limit()))
         .bind(page.offset() as i64)
         .fetch_all(&mut *conn)

@@ -156,8 +156,13 @@ async fn list_orders(
     Query(q): Query<OrderQuery>,
 ) -> ApiResult<Reply<Vec<OrderView>>> {
     let page = page(q.page, q.limit, 10);
-    let filter =
-        OrderFilter { status: q.status.get(), user_id: q.user_id.get(), since: q.from.get(), until: q.to.get() };
+    let filter = OrderFilter {
+        status: q.status.get(),
+        user_id: q.user_id.get(),
+        since: q.from.get(),
+        until: q.to.get(),
+        ..OrderFilter::default()
+    };
     let (orders, total) = state.services.orders.list(&principal, filter, page).await?;
     Ok(Reply::list(
         orders.iter().map(OrderView::from).collect(),

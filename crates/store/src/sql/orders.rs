@@ -71,7 +71,7 @@ pub const SELECT_ORDER_ITEMS: &str = "SELECT order_id, product_id, name, quantit
 pub const SELECT_ORDER_EVENTS: &str =
     "SELECT from_status, to_status, actor_id, actor, reason, at FROM order_events WHERE order_id = $1 ORDER BY id";
 /// `$1` user, `$2` status, `$3` since, `$4` until; each NULL for any.
-pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4)";
+pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) AND ($5 IS NULL OR (user_id IS NULL AND access_token_hash = $5))";
 pub const CHANGE_STATUS: &str = "UPDATE orders SET status = $3, payment_status = $4, updated_at = $5, version = version + 1 \
      WHERE id = $1 AND status = $2";
 pub const SELECT_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
