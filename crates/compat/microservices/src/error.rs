@@ -139,7 +139,16 @@ impl IntoResponse for DrfError {
             DrfError::Fields(errors) => (StatusCode::BAD_REQUEST, Json(fields_body(&errors))).into_response(),
             // The native response keeps its status and headers (Connection:
             // close on a 413, Retry-After); only the body takes DRF's shape.
-            DrfError::Api(e) => reshape_native(e.into_response()),
+            DrfError::Api(e) => {
+                let message = match &e {
+                    ApiError::Http { message, .. } => Some(message.clone()),
+                    ApiError::Domain(_) => None,
+                };
+                let response = e.into_response();
+                let (parts, _) = response.into_parts();
+                let detail = status_detail(parts.status, message.as_deref());
+                rebuild(parts, json!({ "detail": detail }))
+            }
             DrfError::Domain(e) => match e {
                 Error::Validation(fields) => DrfError::Fields(fields).into_response(),
                 Error::Unauthenticated(_) => DrfError::token_not_valid().into_response(),
