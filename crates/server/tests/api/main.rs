@@ -9,6 +9,7 @@ mod smtp;
 mod accounts;
 mod admin;
 mod catalog;
+mod compat_microservices;
 mod conventions;
 mod edge;
 mod hardening;
