@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::catalog::percent;
-use crate::error::{Detail, DrfError, DrfResult, FieldErrors};
+use crate::error::{DrfDetail, DrfError, DrfFieldErrors, DrfResult};
 use crate::extract::{DrfJson, QueryCartKey, User, cart_key};
 use crate::{TAG, drf};
 
@@ -37,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// One line, priced live.
 #[derive(Serialize, ToSchema)]
-pub struct CartLineView {
+pub struct DrfCartLineView {
     /// The product's id, as a string (as the document has it).
     pub product_id: String,
     pub name: String,
@@ -55,8 +55,8 @@ pub struct CartLineView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CartView {
-    pub cart_details: Vec<CartLineView>,
+pub struct DrfCartView {
+    pub cart_details: Vec<DrfCartLineView>,
     /// The total of the lines that can be bought now.
     pub total_price: String,
     /// A guest's key (send it back as `cart_key`); `null` for a signed-in user's cart.
@@ -65,15 +65,15 @@ pub struct CartView {
 
 /// The document's "for another service" view: the same without the key.
 #[derive(Serialize, ToSchema)]
-pub struct ServiceCartView {
-    pub cart_details: Vec<CartLineView>,
+pub struct DrfServiceCartView {
+    pub cart_details: Vec<DrfCartLineView>,
     pub total_price: String,
 }
 
-fn lines(cart: &Cart) -> Vec<CartLineView> {
+fn lines(cart: &Cart) -> Vec<DrfCartLineView> {
     cart.lines
         .iter()
-        .map(|(line, priced, _)| CartLineView {
+        .map(|(line, priced, _)| DrfCartLineView {
             product_id: line.product_id.to_string(),
             name: line.product.name.clone(),
             price: priced.unit_price.to_string(),
@@ -86,8 +86,8 @@ fn lines(cart: &Cart) -> Vec<CartLineView> {
         .collect()
 }
 
-fn view(cart: &Cart) -> CartView {
-    CartView {
+fn view(cart: &Cart) -> DrfCartView {
+    DrfCartView {
         cart_details: lines(cart),
         total_price: cart.totals.total.to_string(),
         cart_key: cart.handle.key.clone(),
@@ -106,7 +106,7 @@ fn product(id: Required<ProductId>) -> ProductId {
 
 /// The caller's cart, with live prices. A guest's first call makes one and returns its `cart_key`.
 #[utoipa::path(get, path = "/api/v1/cart/get_cart/", tag = TAG, params(("cart_key" = Option<String>, Query)),
-    security((), ("bearer" = [])), responses((status = 200, body = CartView), (status = 401, body = Detail)))]
+    security((), ("bearer" = [])), responses((status = 200, body = DrfCartView), (status = 401, body = DrfDetail)))]
 async fn get_cart(State(state): State<AppState>, user: User, key: QueryCartKey) -> DrfResult<Response> {
     let cart = state.services.carts.view(handle(&state, &user, key.0).await?).await?;
     Ok(axum::Json(view(&cart)).into_response())
@@ -114,7 +114,7 @@ async fn get_cart(State(state): State<AppState>, user: User, key: QueryCartKey) 
 
 request_body! {
     /// A product to add.
-    pub struct AddItemRequest {
+    pub struct DrfAddItemRequest {
         "product_id" => product_id: Required<ProductId>,
         /// Added to what the cart already holds.
         "quantity" => quantity: Required<Quantity>,
@@ -124,15 +124,15 @@ request_body! {
 }
 
 /// Add a product. The line's new quantity must be in stock (409 otherwise).
-#[utoipa::path(post, path = "/api/v1/cart/add_item/", tag = TAG, request_body = AddItemRequest, security((), ("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/cart/add_item/", tag = TAG, request_body = DrfAddItemRequest, security((), ("bearer" = [])),
     responses((status = 200, body = Object, example = json!({"message": "Item added to cart", "product_id": "1", "quantity": 2,
         "name": "Widget", "price": "100.00", "discount": "10.00", "cart_key": "…"})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 404, body = Detail), (status = 409, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 404, body = DrfDetail), (status = 409, body = DrfDetail)))]
 async fn add_item(
     State(state): State<AppState>,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<AddItemRequest>,
+    DrfJson(body): DrfJson<DrfAddItemRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let product_id = product(body.product_id);
@@ -153,21 +153,21 @@ async fn add_item(
 
 request_body! {
     /// The line to remove.
-    pub struct RemoveItemRequest {
+    pub struct DrfRemoveItemRequest {
         "product_id" => product_id: Required<ProductId>,
         "cart_key" => cart_key: Optional<Line<128>>,
     }
 }
 
 /// Remove a line; one that is not in the cart is a 404.
-#[utoipa::path(delete, path = "/api/v1/cart/remove_item/", tag = TAG, request_body = RemoveItemRequest, security((), ("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/cart/remove_item/", tag = TAG, request_body = DrfRemoveItemRequest, security((), ("bearer" = [])),
     responses((status = 200, body = Object, example = json!({"message": "Item removed from cart", "product_id": "1"})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 404, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn remove_item(
     State(state): State<AppState>,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<RemoveItemRequest>,
+    DrfJson(body): DrfJson<DrfRemoveItemRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let product_id = product(body.product_id);
@@ -177,19 +177,19 @@ async fn remove_item(
 
 request_body! {
     /// Whose cart to empty (a guest's; a signed-in user's by token).
-    pub struct ClearCartRequest {
+    pub struct DrfClearCartRequest {
         "cart_key" => cart_key: Optional<Line<128>>,
     }
 }
 
 /// Empty the caller's cart.
-#[utoipa::path(delete, path = "/api/v1/cart/clear_cart/", tag = TAG, request_body = ClearCartRequest, security((), ("bearer" = [])),
-    responses((status = 200, body = Object, example = json!({"message": "Cart cleared"})), (status = 401, body = Detail)))]
+#[utoipa::path(delete, path = "/api/v1/cart/clear_cart/", tag = TAG, request_body = DrfClearCartRequest, security((), ("bearer" = [])),
+    responses((status = 200, body = Object, example = json!({"message": "Cart cleared"})), (status = 401, body = DrfDetail)))]
 async fn clear_cart(
     State(state): State<AppState>,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<ClearCartRequest>,
+    DrfJson(body): DrfJson<DrfClearCartRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     state.services.carts.clear(handle(&state, &user, key).await?).await?;
@@ -198,7 +198,7 @@ async fn clear_cart(
 
 request_body! {
     /// `quantity` sets the line (0 removes it); `change` adds or subtracts (never 0). One of them.
-    pub struct UpdateQuantityRequest {
+    pub struct DrfUpdateQuantityRequest {
         "product_id" => product_id: Required<ProductId>,
         "quantity" => quantity: Optional<Int<0, MAX_QUANTITY>>,
         "change" => change: Optional<Int<{ -MAX_QUANTITY }, MAX_QUANTITY>>,
@@ -207,7 +207,7 @@ request_body! {
     check = check_update;
 }
 
-fn check_update(body: &UpdateQuantityRequest, errors: &mut Problems) {
+fn check_update(body: &DrfUpdateQuantityRequest, errors: &mut Problems) {
     match (&body.quantity.0, &body.change.0) {
         (Some(_), Some(_)) => errors.push("non_field_errors", "Send quantity or change, not both."),
         (None, Some(Int(0))) => errors.push("change", "Must be a non-zero integer."),
@@ -217,15 +217,15 @@ fn check_update(body: &UpdateQuantityRequest, errors: &mut Problems) {
 }
 
 /// Set a line's quantity, or change it by ±n (reaching 0 removes the line).
-#[utoipa::path(patch, path = "/api/v1/cart/update_quantity/", tag = TAG, request_body = UpdateQuantityRequest,
+#[utoipa::path(patch, path = "/api/v1/cart/update_quantity/", tag = TAG, request_body = DrfUpdateQuantityRequest,
     security((), ("bearer" = [])),
     responses((status = 200, body = Object, example = json!({"message": "Quantity updated successfully.", "product_id": "1", "new_quantity": 3})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 404, body = Detail), (status = 409, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 404, body = DrfDetail), (status = 409, body = DrfDetail)))]
 async fn update_quantity(
     State(state): State<AppState>,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<UpdateQuantityRequest>,
+    DrfJson(body): DrfJson<DrfUpdateQuantityRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let product_id = product(body.product_id);
@@ -257,28 +257,28 @@ async fn keyed_cart(state: &AppState, key: Option<String>) -> DrfResult<CartHand
 
 /// A guest's cart by its key ("for another service": the key is the credential).
 #[utoipa::path(get, path = "/api/v1/cart/get_user_cart/", tag = TAG, params(("cart_key" = String, Query)),
-    responses((status = 200, body = ServiceCartView), (status = 400, body = FieldErrors), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfServiceCartView), (status = 400, body = DrfFieldErrors), (status = 404, body = DrfDetail)))]
 async fn get_user_cart(State(state): State<AppState>, key: QueryCartKey) -> DrfResult<Response> {
     let cart = state.services.carts.view(keyed_cart(&state, key.0).await?).await?;
-    Ok(axum::Json(ServiceCartView { cart_details: lines(&cart), total_price: cart.totals.total.to_string() })
+    Ok(axum::Json(DrfServiceCartView { cart_details: lines(&cart), total_price: cart.totals.total.to_string() })
         .into_response())
 }
 
 request_body! {
     /// The guest cart to empty.
-    pub struct ClearUserCartRequest {
+    pub struct DrfClearUserCartRequest {
         "cart_key" => cart_key: Optional<Line<128>>,
     }
 }
 
 /// Empty a guest's cart by its key.
-#[utoipa::path(delete, path = "/api/v1/cart/clear_user_cart/", tag = TAG, request_body = ClearUserCartRequest,
+#[utoipa::path(delete, path = "/api/v1/cart/clear_user_cart/", tag = TAG, request_body = DrfClearUserCartRequest,
     responses((status = 200, body = Object, example = json!({"message": "Cart {cart_key} cleared"})),
-        (status = 400, body = FieldErrors), (status = 404, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 404, body = DrfDetail)))]
 async fn clear_user_cart(
     State(state): State<AppState>,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<ClearUserCartRequest>,
+    DrfJson(body): DrfJson<DrfClearUserCartRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let cart = keyed_cart(&state, key.clone()).await?;

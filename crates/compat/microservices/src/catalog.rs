@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{Detail, DrfError, DrfResult, FieldErrors};
+use crate::error::{DrfDetail, DrfError, DrfFieldErrors, DrfResult};
 use crate::extract::{DrfJson, DrfQuery, PyBool, Staff};
 use crate::{TAG, drf};
 
@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A product as DRF's serializer renders it: integer ids, decimals as strings.
 #[derive(Serialize, ToSchema)]
-pub struct ProductView {
+pub struct DrfProductView {
     pub id: i64,
     /// The price less the discount, e.g. `"90.00"`.
     pub sell_price: String,
@@ -60,7 +60,7 @@ pub fn percent(p: Percent) -> String {
     Money::from_minor(p.basis_points()).to_string()
 }
 
-impl From<&ProductRecord> for ProductView {
+impl From<&ProductRecord> for DrfProductView {
     fn from(p: &ProductRecord) -> Self {
         Self {
             id: p.id.get(),
@@ -79,12 +79,12 @@ impl From<&ProductRecord> for ProductView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CategoryView {
+pub struct DrfCategoryView {
     pub id: i64,
     pub name: String,
 }
 
-impl From<&CategoryRecord> for CategoryView {
+impl From<&CategoryRecord> for DrfCategoryView {
     fn from(c: &CategoryRecord) -> Self {
         Self { id: c.id.get(), name: c.name.clone() }
     }
@@ -129,7 +129,7 @@ async fn every_product(
     state: &AppState,
     category: Option<&CategoryKey>,
     filter: ProductFilter,
-) -> DrfResult<Vec<ProductView>> {
+) -> DrfResult<Vec<DrfProductView>> {
     let mut out = Vec::new();
     for page in 1.. {
         let page = Page::new(Some(page), Some(i64::from(MAX_LIMIT)), MAX_LIMIT).map_err(|_| DrfError::not_found())?;
@@ -137,7 +137,7 @@ async fn every_product(
             Some(key) => state.services.catalog.category_products(key, filter.clone(), page).await?,
             None => state.services.catalog.products(None, filter.clone(), page).await?,
         };
-        out.extend(listing.0.iter().map(ProductView::from));
+        out.extend(listing.0.iter().map(DrfProductView::from));
         if listing.0.len() < MAX_LIMIT as usize || out.len() as u64 >= listing.1 {
             break;
         }
@@ -155,23 +155,23 @@ fn category_key(raw: &str) -> DrfResult<CategoryKey> {
 
 /// All products, filtered.
 #[utoipa::path(get, path = "/api/v1/product/", tag = TAG, params(ProductQuery),
-    responses((status = 200, body = Vec<ProductView>), (status = 400, body = FieldErrors)))]
+    responses((status = 200, body = Vec<DrfProductView>), (status = 400, body = DrfFieldErrors)))]
 async fn list_products(State(state): State<AppState>, DrfQuery(q): DrfQuery<ProductQuery>) -> DrfResult<Response> {
     Ok(axum::Json(every_product(&state, None, q.filter()).await?).into_response())
 }
 
 /// One product.
 #[utoipa::path(get, path = "/api/v1/product/{pk}/", tag = TAG, params(("pk" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfProductView), (status = 404, body = DrfDetail)))]
 async fn get_product(State(state): State<AppState>, PathText(pk): PathText) -> DrfResult<Response> {
     let product = state.services.catalog.product(product_id(&pk)?).await.map_err(|_| DrfError::not_found())?;
-    Ok(axum::Json(ProductView::from(product.as_ref())).into_response())
+    Ok(axum::Json(DrfProductView::from(product.as_ref())).into_response())
 }
 
 request_body! {
     /// A product as staff write it. `stock` is not in the document: without
     /// it a product has none, and cannot be ordered (nothing is oversold).
-    pub struct ProductRequest {
+    pub struct DrfProductRequest {
         "name" => name: Required<Name<200>>,
         "price" => price: Required<Money>,
         "description" => description: Optional<Description>,
@@ -186,7 +186,10 @@ request_body! {
     }
 }
 
-async fn draft_parts(state: &AppState, body: &ProductRequest) -> DrfResult<(Option<CategoryId>, Option<Vec<String>>)> {
+async fn draft_parts(
+    state: &AppState,
+    body: &DrfProductRequest,
+) -> DrfResult<(Option<CategoryId>, Option<Vec<String>>)> {
     let category = match &body.category.0 {
         Some(n) => {
             let id = CategoryId::new(n.0);
@@ -209,13 +212,13 @@ async fn draft_parts(state: &AppState, body: &ProductRequest) -> DrfResult<(Opti
 }
 
 /// Create a product (staff).
-#[utoipa::path(post, path = "/api/v1/product/", tag = TAG, request_body = ProductRequest, security(("bearer" = [])),
-    responses((status = 201, body = ProductView), (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 403, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/product/", tag = TAG, request_body = DrfProductRequest, security(("bearer" = [])),
+    responses((status = 201, body = DrfProductView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 403, body = DrfDetail)))]
 async fn create_product(
     State(state): State<AppState>,
     ip: ClientIp,
     Staff(principal): Staff,
-    DrfJson(body): DrfJson<ProductRequest>,
+    DrfJson(body): DrfJson<DrfProductRequest>,
 ) -> DrfResult<Response> {
     let (category_id, images) = draft_parts(&state, &body).await?;
     let draft = ProductDraft {
@@ -231,20 +234,20 @@ async fn create_product(
         sku: None,
     };
     let product = state.services.catalog.create_product(&principal, draft, &ip.context()).await?;
-    Ok((StatusCode::CREATED, axum::Json(ProductView::from(&product))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(DrfProductView::from(&product))).into_response())
 }
 
 /// Replace a product (staff). Members left out keep their values.
-#[utoipa::path(put, path = "/api/v1/product/{pk}/", tag = TAG, request_body = ProductRequest, params(("pk" = i64, Path)),
+#[utoipa::path(put, path = "/api/v1/product/{pk}/", tag = TAG, request_body = DrfProductRequest, params(("pk" = i64, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = ProductView), (status = 400, body = FieldErrors), (status = 401, body = Detail),
-        (status = 403, body = Detail), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfProductView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail),
+        (status = 403, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn replace_product(
     State(state): State<AppState>,
     ip: ClientIp,
     Staff(principal): Staff,
     PathText(pk): PathText,
-    DrfJson(body): DrfJson<ProductRequest>,
+    DrfJson(body): DrfJson<DrfProductRequest>,
 ) -> DrfResult<Response> {
     let id = product_id(&pk)?;
     let (category_id, images) = draft_parts(&state, &body).await?;
@@ -260,12 +263,12 @@ async fn replace_product(
         ..ProductPatch::default()
     };
     let product = state.services.catalog.update_product(&principal, id, patch, None, &ip.context()).await?;
-    Ok(axum::Json(ProductView::from(&product)).into_response())
+    Ok(axum::Json(DrfProductView::from(&product)).into_response())
 }
 
 /// Delete a product (staff): 204.
 #[utoipa::path(delete, path = "/api/v1/product/{pk}/", tag = TAG, params(("pk" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail)))]
+    responses((status = 204), (status = 401, body = DrfDetail), (status = 403, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn delete_product(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -277,23 +280,23 @@ async fn delete_product(
 }
 
 /// All categories.
-#[utoipa::path(get, path = "/api/v1/category/", tag = TAG, responses((status = 200, body = Vec<CategoryView>)))]
+#[utoipa::path(get, path = "/api/v1/category/", tag = TAG, responses((status = 200, body = Vec<DrfCategoryView>)))]
 async fn list_categories(State(state): State<AppState>) -> DrfResult<Response> {
     let all = state.services.catalog.categories().await?;
-    Ok(axum::Json(all.iter().map(CategoryView::from).collect::<Vec<_>>()).into_response())
+    Ok(axum::Json(all.iter().map(DrfCategoryView::from).collect::<Vec<_>>()).into_response())
 }
 
 /// One category.
 #[utoipa::path(get, path = "/api/v1/category/{pk}/", tag = TAG, params(("pk" = i64, Path)),
-    responses((status = 200, body = CategoryView), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfCategoryView), (status = 404, body = DrfDetail)))]
 async fn get_category(State(state): State<AppState>, PathText(pk): PathText) -> DrfResult<Response> {
     let category = state.services.catalog.find_category(&category_key(&pk)?).await?.ok_or_else(DrfError::not_found)?;
-    Ok(axum::Json(CategoryView::from(&category)).into_response())
+    Ok(axum::Json(DrfCategoryView::from(&category)).into_response())
 }
 
 /// A category's products (and its sub-categories'), with the product filters.
 #[utoipa::path(get, path = "/api/v1/category/{pk}/products/", tag = TAG, params(("pk" = i64, Path), ProductQuery),
-    responses((status = 200, body = Vec<ProductView>), (status = 400, body = FieldErrors), (status = 404, body = Detail)))]
+    responses((status = 200, body = Vec<DrfProductView>), (status = 400, body = DrfFieldErrors), (status = 404, body = DrfDetail)))]
 async fn category_products(
     State(state): State<AppState>,
     PathText(pk): PathText,
@@ -306,24 +309,24 @@ async fn category_products(
 
 request_body! {
     /// A category as staff write it.
-    pub struct CategoryRequest {
+    pub struct DrfCategoryRequest {
         "name" => name: Required<Name<100>>,
     }
 }
 
 /// Create a category (staff); its slug is made from the name.
-#[utoipa::path(post, path = "/api/v1/category/", tag = TAG, request_body = CategoryRequest, security(("bearer" = [])),
-    responses((status = 201, body = CategoryView), (status = 400, body = FieldErrors), (status = 401, body = Detail),
-        (status = 403, body = Detail), (status = 409, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/category/", tag = TAG, request_body = DrfCategoryRequest, security(("bearer" = [])),
+    responses((status = 201, body = DrfCategoryView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail),
+        (status = 403, body = DrfDetail), (status = 409, body = DrfDetail)))]
 async fn create_category(
     State(state): State<AppState>,
     ip: ClientIp,
     Staff(principal): Staff,
-    DrfJson(body): DrfJson<CategoryRequest>,
+    DrfJson(body): DrfJson<DrfCategoryRequest>,
 ) -> DrfResult<Response> {
     let input = CategoryInput { name: body.name.get().0, slug: None, description: None, parent: None };
     let category = state.services.catalog.create_category(&principal, input, &ip.context()).await?;
-    Ok((StatusCode::CREATED, axum::Json(CategoryView::from(&category))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(DrfCategoryView::from(&category))).into_response())
 }
 
 async fn rename_category(
@@ -331,12 +334,12 @@ async fn rename_category(
     ip: ClientIp,
     principal: emporium_service::Principal,
     pk: String,
-    body: CategoryRequest,
+    body: DrfCategoryRequest,
 ) -> DrfResult<Response> {
     let patch = CategoryPatch { name: Some(body.name.get().0), ..CategoryPatch::default() };
     let category =
         state.services.catalog.update_category(&principal, &category_key(&pk)?, patch, None, &ip.context()).await?;
-    Ok(axum::Json(CategoryView::from(&category)).into_response())
+    Ok(axum::Json(DrfCategoryView::from(&category)).into_response())
 }
 
 async fn remove_category(
@@ -350,24 +353,24 @@ async fn remove_category(
 }
 
 /// Rename a category (staff).
-#[utoipa::path(put, path = "/api/v1/category/{pk}/", tag = TAG, request_body = CategoryRequest, params(("pk" = i64, Path)),
+#[utoipa::path(put, path = "/api/v1/category/{pk}/", tag = TAG, request_body = DrfCategoryRequest, params(("pk" = i64, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = CategoryView), (status = 400, body = FieldErrors), (status = 401, body = Detail),
-        (status = 403, body = Detail), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfCategoryView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail),
+        (status = 403, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn replace_category(
     State(state): State<AppState>,
     ip: ClientIp,
     Staff(principal): Staff,
     PathText(pk): PathText,
-    DrfJson(body): DrfJson<CategoryRequest>,
+    DrfJson(body): DrfJson<DrfCategoryRequest>,
 ) -> DrfResult<Response> {
     rename_category(state, ip, principal, pk, body).await
 }
 
 /// Delete a category (staff): 204; one that still holds products is kept (409).
 #[utoipa::path(delete, path = "/api/v1/category/{pk}/", tag = TAG, params(("pk" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail),
-        (status = 409, body = Detail)))]
+    responses((status = 204), (status = 401, body = DrfDetail), (status = 403, body = DrfDetail), (status = 404, body = DrfDetail),
+        (status = 409, body = DrfDetail)))]
 async fn delete_category(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -378,24 +381,24 @@ async fn delete_category(
 }
 
 /// Rename a category (staff), as the document spells the path (no trailing slash).
-#[utoipa::path(put, path = "/api/v1/category/{pk}", tag = TAG, request_body = CategoryRequest, params(("pk" = i64, Path)),
+#[utoipa::path(put, path = "/api/v1/category/{pk}", tag = TAG, request_body = DrfCategoryRequest, params(("pk" = i64, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = CategoryView), (status = 400, body = FieldErrors), (status = 401, body = Detail),
-        (status = 403, body = Detail), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfCategoryView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail),
+        (status = 403, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn replace_category_unslashed(
     State(state): State<AppState>,
     ip: ClientIp,
     Staff(principal): Staff,
     PathText(pk): PathText,
-    DrfJson(body): DrfJson<CategoryRequest>,
+    DrfJson(body): DrfJson<DrfCategoryRequest>,
 ) -> DrfResult<Response> {
     rename_category(state, ip, principal, pk, body).await
 }
 
 /// Delete a category (staff), as the document spells the path.
 #[utoipa::path(delete, path = "/api/v1/category/{pk}", tag = TAG, params(("pk" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Detail), (status = 403, body = Detail), (status = 404, body = Detail),
-        (status = 409, body = Detail)))]
+    responses((status = 204), (status = 401, body = DrfDetail), (status = 403, body = DrfDetail), (status = 404, body = DrfDetail),
+        (status = 409, body = DrfDetail)))]
 async fn delete_category_unslashed(
     State(state): State<AppState>,
     ip: ClientIp,

@@ -21,7 +21,7 @@ pub const NO_PERMISSION: &str = "You do not have permission to perform this acti
 #[derive(Debug)]
 pub enum DrfError {
     /// `{"detail": message}` with this status.
-    Detail { status: StatusCode, detail: String, code: Option<&'static str> },
+    DrfDetail { status: StatusCode, detail: String, code: Option<&'static str> },
     /// `{"field": ["message", …], …}`, 400.
     Fields(Vec<FieldError>),
     /// A service error, mapped once in [`DrfError::into_response`].
@@ -34,27 +34,27 @@ pub type DrfResult<T> = Result<T, DrfError>;
 
 impl DrfError {
     pub fn detail(status: StatusCode, detail: impl Into<String>) -> Self {
-        DrfError::Detail { status, detail: detail.into(), code: None }
+        DrfError::DrfDetail { status, detail: detail.into(), code: None }
     }
     pub fn not_found() -> Self {
         Self::detail(StatusCode::NOT_FOUND, "Not found.")
     }
     pub fn not_authenticated() -> Self {
-        DrfError::Detail {
+        DrfError::DrfDetail {
             status: StatusCode::UNAUTHORIZED,
             detail: NOT_AUTHENTICATED.into(),
             code: Some("not_authenticated"),
         }
     }
     pub fn token_not_valid() -> Self {
-        DrfError::Detail {
+        DrfError::DrfDetail {
             status: StatusCode::UNAUTHORIZED,
             detail: TOKEN_NOT_VALID.into(),
             code: Some("token_not_valid"),
         }
     }
     pub fn forbidden() -> Self {
-        DrfError::Detail {
+        DrfError::DrfDetail {
             status: StatusCode::FORBIDDEN,
             detail: NO_PERMISSION.into(),
             code: Some("permission_denied"),
@@ -135,7 +135,7 @@ fn detail(status: StatusCode, detail: &str, code: Option<&str>) -> Response {
 impl IntoResponse for DrfError {
     fn into_response(self) -> Response {
         match self {
-            DrfError::Detail { status, detail: text, code } => detail(status, &text, code),
+            DrfError::DrfDetail { status, detail: text, code } => detail(status, &text, code),
             DrfError::Fields(errors) => (StatusCode::BAD_REQUEST, Json(fields_body(&errors))).into_response(),
             // The native response keeps its status and headers (Connection:
             // close on a 413, Retry-After); only the body takes DRF's shape.
@@ -263,16 +263,16 @@ pub async fn method_not_allowed() -> Response {
 
 /// The OpenAPI schema of `{"detail": "…"}`.
 #[derive(utoipa::ToSchema, serde::Serialize)]
-pub struct Detail {
+pub struct DrfDetail {
     /// What went wrong (or, for some answers, what was done).
     pub detail: String,
 }
 
 /// The OpenAPI schema of a validation error: each field's messages,
 /// e.g. `{"quantity": ["This field is required."]}`.
-pub struct FieldErrors;
+pub struct DrfFieldErrors;
 
-impl utoipa::PartialSchema for FieldErrors {
+impl utoipa::PartialSchema for DrfFieldErrors {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type};
         let messages = ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).build();
@@ -284,4 +284,4 @@ impl utoipa::PartialSchema for FieldErrors {
     }
 }
 
-impl utoipa::ToSchema for FieldErrors {}
+impl utoipa::ToSchema for DrfFieldErrors {}

@@ -50,7 +50,27 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A route's method router with DRF's 405 for the methods it does not take
 /// (set here, where the route is declared, so the native 405 never applies).
+///
+/// Its operation ids are prefixed with the dialect's name, so they never
+/// collide with the native API's (`get_cart`, `register`, …).
 pub(crate) fn drf(routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
-    let (schemas, paths, method_router) = routes;
+    let (schemas, mut paths, method_router) = routes;
+    for item in paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let Some(id) = &operation.operation_id {
+                operation.operation_id = Some(format!("{TAG}_{id}"));
+            }
+        }
+    }
     (schemas, paths, method_router.fallback(error::method_not_allowed))
 }

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{Detail, DrfError, DrfResult, FieldErrors};
+use crate::error::{DrfDetail, DrfError, DrfFieldErrors, DrfResult};
 use crate::extract::{DrfJson, QueryCartKey, Signed, User, cart_key};
 use crate::{TAG, drf};
 
@@ -40,7 +40,7 @@ pub const NO_COUNTRY: &str = "-";
 
 request_body! {
     /// The cart to order (a guest's by key; a user's by token) and where to ship it.
-    pub struct CreateOrderRequest {
+    pub struct DrfCreateOrderRequest {
         /// A guest's cart; ignored for a signed-in user, whose own cart is ordered.
         "cart_key" => cart_key: Optional<Line<128>>,
         /// The street address.
@@ -73,15 +73,15 @@ fn address_field(native: &str) -> &str {
 }
 
 /// Place an order from the caller's cart. Stock is taken for every line, or none.
-#[utoipa::path(post, path = "/api/v1/order/create_order/", tag = TAG, request_body = CreateOrderRequest, security((), ("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/order/create_order/", tag = TAG, request_body = DrfCreateOrderRequest, security((), ("bearer" = [])),
     responses((status = 201, body = Object, example = json!({"message": "Order created successfully", "order_id": 1, "cart_key": "…"})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 404, body = Detail), (status = 409, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 404, body = DrfDetail), (status = 409, body = DrfDetail)))]
 async fn create_order(
     State(state): State<AppState>,
     ip: ClientIp,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<CreateOrderRequest>,
+    DrfJson(body): DrfJson<DrfCreateOrderRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let mut problems = Problems::new();
@@ -154,7 +154,7 @@ async fn create_order(
 
 /// An order in a user's list.
 #[derive(Serialize, ToSchema)]
-pub struct OrderSummary {
+pub struct DrfOrderSummary {
     pub order_id: i64,
     pub total_price: String,
     /// pending, paid, processing, shipped, delivered, cancelled or refunded.
@@ -168,7 +168,7 @@ pub struct OrderSummary {
     pub email: String,
 }
 
-impl From<&OrderRecord> for OrderSummary {
+impl From<&OrderRecord> for DrfOrderSummary {
     fn from(o: &OrderRecord) -> Self {
         let a = &o.shipping_address;
         Self {
@@ -186,29 +186,29 @@ impl From<&OrderRecord> for OrderSummary {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct OrderList {
-    pub orders: Vec<OrderSummary>,
+pub struct DrfOrderList {
+    pub orders: Vec<DrfOrderSummary>,
 }
 
 /// The caller's own orders, newest first.
 #[utoipa::path(get, path = "/api/v1/order/get_orders/", tag = TAG, security(("bearer" = [])),
-    responses((status = 200, body = OrderList), (status = 401, body = Detail)))]
+    responses((status = 200, body = DrfOrderList), (status = 401, body = DrfDetail)))]
 async fn get_orders(State(state): State<AppState>, Signed(principal): Signed) -> DrfResult<Response> {
     let mut orders = Vec::new();
     for page in 1.. {
         let page = Page::new(Some(page), Some(i64::from(MAX_LIMIT)), MAX_LIMIT).map_err(|_| DrfError::not_found())?;
         let filter = OrderFilter { user_id: Some(principal.user_id), ..OrderFilter::default() };
         let (found, total) = state.services.orders.list(&principal, filter, page).await?;
-        orders.extend(found.iter().map(OrderSummary::from));
+        orders.extend(found.iter().map(DrfOrderSummary::from));
         if found.len() < MAX_LIMIT as usize || orders.len() as u64 >= total {
             break;
         }
     }
-    Ok(axum::Json(OrderList { orders }).into_response())
+    Ok(axum::Json(DrfOrderList { orders }).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct OrderItemView {
+pub struct DrfOrderItemView {
     pub product_name: String,
     pub quantity: i64,
     /// One item's price as charged (after the discount).
@@ -216,10 +216,10 @@ pub struct OrderItemView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct OrderDetail {
+pub struct DrfOrderDetail {
     pub order_id: i64,
     pub total_price: String,
-    pub items: Vec<OrderItemView>,
+    pub items: Vec<DrfOrderItemView>,
     /// Not in the document: where the order stands.
     pub status: String,
     /// Not in the document: whether the payment arrived.
@@ -227,13 +227,13 @@ pub struct OrderDetail {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct OrderById {
-    pub order: OrderDetail,
+pub struct DrfOrderById {
+    pub order: DrfOrderDetail,
 }
 
 request_body! {
     /// A guest's proof: the key of the cart the order was made from.
-    pub struct OrderByIdRequest {
+    pub struct DrfOrderByIdRequest {
         "cart_key" => cart_key: Optional<Line<128>>,
     }
 }
@@ -248,27 +248,27 @@ pub fn viewer(state: &AppState, user: &User, key: Option<&str>) -> DrfResult<Vie
 }
 
 /// One order, to its owner or staff; anyone else gets a 404.
-#[utoipa::path(post, path = "/api/v1/order/{pk}/get_order_by_id/", tag = TAG, request_body = OrderByIdRequest,
+#[utoipa::path(post, path = "/api/v1/order/{pk}/get_order_by_id/", tag = TAG, request_body = DrfOrderByIdRequest,
     params(("pk" = i64, Path)), security((), ("bearer" = [])),
-    responses((status = 200, body = OrderById), (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 404, body = Detail)))]
+    responses((status = 200, body = DrfOrderById), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 404, body = DrfDetail)))]
 async fn get_order_by_id(
     State(state): State<AppState>,
     user: User,
     query: QueryCartKey,
     PathText(pk): PathText,
-    DrfJson(body): DrfJson<OrderByIdRequest>,
+    DrfJson(body): DrfJson<DrfOrderByIdRequest>,
 ) -> DrfResult<Response> {
     let key = cart_key(body.cart_key.get(), query);
     let viewer = viewer(&state, &user, key.as_deref())?;
     let id: OrderId = pk.parse().map_err(|_| DrfError::not_found())?;
     let order = state.services.orders.get(&viewer, id).await.map_err(|_| DrfError::not_found())?;
-    let detail = OrderDetail {
+    let detail = DrfOrderDetail {
         order_id: order.id.get(),
         total_price: order.totals.total.to_string(),
         items: order
             .items
             .iter()
-            .map(|i| OrderItemView {
+            .map(|i| DrfOrderItemView {
                 product_name: i.name.clone(),
                 quantity: i.quantity,
                 unit_price: i.unit_sell_price.to_string(),
@@ -277,14 +277,14 @@ async fn get_order_by_id(
         status: order.status.as_str().to_string(),
         is_paid: order.payment_status == PaymentStatus::Paid,
     };
-    Ok(axum::Json(OrderById { order: detail }).into_response())
+    Ok(axum::Json(DrfOrderById { order: detail }).into_response())
 }
 
 request_body! {
     /// Staff only. `status` moves the order through its lifecycle;
     /// `is_paid: true` records that a manual payment arrived (the
     /// document's "Service" variant). A customer can never mark an order paid.
-    pub struct UpdateOrderRequest {
+    pub struct DrfUpdateOrderRequest {
         "order_id" => order_id: Required<Int<1, 999_999_999_999>>,
         "status" => status: Optional<OrderStatus>,
         "is_paid" => is_paid: Optional<bool>,
@@ -294,7 +294,7 @@ request_body! {
     check = check_update_order;
 }
 
-fn check_update_order(body: &UpdateOrderRequest, errors: &mut Problems) {
+fn check_update_order(body: &DrfUpdateOrderRequest, errors: &mut Problems) {
     if body.is_paid.0 == Some(false) {
         errors.push("is_paid", "Only true is accepted: a payment is undone by a refund.");
     }
@@ -304,15 +304,15 @@ fn check_update_order(body: &UpdateOrderRequest, errors: &mut Problems) {
 }
 
 /// Change an order (staff): its status, or mark a manual order paid.
-#[utoipa::path(post, path = "/api/v1/order/update_order/", tag = TAG, request_body = UpdateOrderRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/order/update_order/", tag = TAG, request_body = DrfUpdateOrderRequest, security(("bearer" = [])),
     responses((status = 200, body = Object, example = json!({"message": "Order updated successfully."})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 403, body = Detail),
-        (status = 404, body = Detail), (status = 409, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 403, body = DrfDetail),
+        (status = 404, body = DrfDetail), (status = 409, body = DrfDetail)))]
 async fn update_order(
     State(state): State<AppState>,
     ip: ClientIp,
     crate::extract::Staff(principal): crate::extract::Staff,
-    DrfJson(body): DrfJson<UpdateOrderRequest>,
+    DrfJson(body): DrfJson<DrfUpdateOrderRequest>,
 ) -> DrfResult<Response> {
     let id = OrderId::new(body.order_id.get().0);
     let ctx = ip.context();

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{Detail, DrfError, DrfResult, FieldErrors};
+use crate::error::{DrfDetail, DrfError, DrfFieldErrors, DrfResult};
 use crate::extract::{DrfJson, DrfQuery, QueryCartKey, User, cart_key};
 use crate::orders::viewer;
 use crate::{BASE_PATH, TAG, drf};
@@ -38,14 +38,14 @@ request_body! {
     /// A guest's cart key; a signed-in user sends nothing. `order_id` (not
     /// in the document) picks one of the caller's pending orders instead of
     /// the latest.
-    pub struct CheckoutRequest {
+    pub struct DrfCheckoutRequest {
         "cart_key" => cart_key: Optional<Line<128>>,
         "order_id" => order_id: Optional<Int<1, 999_999_999_999>>,
     }
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CheckoutSession {
+pub struct DrfCheckoutSession {
     /// Stripe's hosted payment page.
     pub checkout_url: String,
 }
@@ -84,16 +84,16 @@ fn return_urls(state: &AppState) -> ReturnUrls {
 }
 
 /// Open (or return) a Stripe Checkout Session for the caller's latest pending order.
-#[utoipa::path(post, path = "/api/v1/payments/create-checkout-session/", tag = TAG, request_body = CheckoutRequest,
+#[utoipa::path(post, path = "/api/v1/payments/create-checkout-session/", tag = TAG, request_body = DrfCheckoutRequest,
     security((), ("bearer" = [])),
-    responses((status = 200, body = CheckoutSession), (status = 400, body = FieldErrors), (status = 401, body = Detail),
-        (status = 404, body = Detail), (status = 409, body = Detail), (status = 502, body = Detail), (status = 503, body = Detail)))]
+    responses((status = 200, body = DrfCheckoutSession), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail),
+        (status = 404, body = DrfDetail), (status = 409, body = DrfDetail), (status = 502, body = DrfDetail), (status = 503, body = DrfDetail)))]
 async fn create_checkout_session(
     State(state): State<AppState>,
     ip: emporium_api::extract::ClientIp,
     user: User,
     query: QueryCartKey,
-    DrfJson(body): DrfJson<CheckoutRequest>,
+    DrfJson(body): DrfJson<DrfCheckoutRequest>,
 ) -> DrfResult<Response> {
     if !state.services.payments.configured().contains(&"stripe") {
         return Err(DrfError::detail(
@@ -116,7 +116,7 @@ async fn create_checkout_session(
     let checkout_url = checkout.payment.checkout_url.ok_or_else(|| {
         DrfError::detail(StatusCode::BAD_GATEWAY, "Stripe did not return a checkout page; try again.")
     })?;
-    Ok(axum::Json(CheckoutSession { checkout_url }).into_response())
+    Ok(axum::Json(DrfCheckoutSession { checkout_url }).into_response())
 }
 
 request_query! {
@@ -133,7 +133,7 @@ request_query! {
 #[utoipa::path(get, path = "/api/v1/payments/success/", tag = TAG, params(SuccessQuery),
     responses((status = 200, body = Object, example = json!({"status": "success"})),
         (status = 202, body = Object, example = json!({"status": "pending"})),
-        (status = 400, body = FieldErrors), (status = 404, body = Detail), (status = 502, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 404, body = DrfDetail), (status = 502, body = DrfDetail)))]
 async fn payment_success(State(state): State<AppState>, DrfQuery(q): DrfQuery<SuccessQuery>) -> DrfResult<Response> {
     let applied = state.services.payments.buyer_returned("stripe", &q.session_id.get().0).await?;
     let (status, word) = if applied.order.payment_status == PaymentStatus::Paid {
@@ -157,4 +157,4 @@ async fn payment_canceled() -> Response {
 }
 
 #[allow(dead_code)]
-fn _schemas(_: Detail, _: FieldErrors) {}
+fn _schemas(_: DrfDetail, _: DrfFieldErrors) {}

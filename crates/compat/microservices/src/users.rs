@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{Detail, DrfError, DrfResult, FieldErrors};
+use crate::error::{DrfDetail, DrfError, DrfFieldErrors, DrfResult};
 use crate::extract::{DrfJson, DrfQuery, Signed};
 use crate::orders::NO_COUNTRY;
 use crate::{TAG, drf};
@@ -48,7 +48,7 @@ pub const RESET_REQUESTED: &str = "If an account with that email exists, a passw
 const RESET_LINK_INVALID: &str = "The reset link is invalid or has expired.";
 
 fn token_invalid() -> DrfError {
-    DrfError::Detail {
+    DrfError::DrfDetail {
         status: StatusCode::UNAUTHORIZED,
         detail: TOKEN_INVALID_OR_EXPIRED.into(),
         code: Some("token_not_valid"),
@@ -57,7 +57,7 @@ fn token_invalid() -> DrfError {
 
 /// A user as the document shows one.
 #[derive(Serialize, ToSchema)]
-pub struct UserView {
+pub struct DrfUserView {
     pub id: i64,
     pub username: String,
     pub email: String,
@@ -78,7 +78,7 @@ fn split_name(full: &str) -> (String, String) {
     }
 }
 
-impl From<&UserRecord> for UserView {
+impl From<&UserRecord> for DrfUserView {
     fn from(u: &UserRecord) -> Self {
         let (first_name, last_name) = split_name(&u.full_name);
         let address = u.shipping_address.as_ref();
@@ -99,7 +99,7 @@ impl From<&UserRecord> for UserView {
 request_body! {
     /// A new account. `first_name` and `last_name` are Django's user
     /// fields, optional; without them the account's name is the username.
-    pub struct RegisterRequest {
+    pub struct DrfRegisterRequest {
         "username" => username: Required<Username>,
         /// At least 8 characters with upper, lower, digit and special character.
         "password" => password: Required<Password>,
@@ -117,15 +117,15 @@ fn full_name(first: &str, last: &str, fallback: &str) -> Result<FullName, String
 }
 
 /// Create an account and sign it in.
-#[utoipa::path(post, path = "/api/v1/users/register/", tag = TAG, request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/users/register/", tag = TAG, request_body = DrfRegisterRequest,
     responses((status = 201, body = Object, example = json!({"message": "User registered successfully.", "user": {"id": 1, "username": "ada",
         "email": "ada@example.com", "first_name": "ada", "last_name": "", "phone_number": null, "city": null, "address": null,
         "postcode": null, "access": "…", "refresh": "…"}})),
-        (status = 400, body = FieldErrors), (status = 429, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 429, body = DrfDetail)))]
 async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
-    DrfJson(body): DrfJson<RegisterRequest>,
+    DrfJson(body): DrfJson<DrfRegisterRequest>,
 ) -> DrfResult<Response> {
     let password = body.password.get();
     if password.expose() != body.confirm_password.get().0 {
@@ -145,7 +145,7 @@ async fn register(
         other => other.into(),
     })?;
     let (_, tokens) = state.services.accounts.login(&login, &secret, &ctx).await?;
-    let mut view = serde_json::to_value(UserView::from(&user)).map_err(|e| Error::internal(e))?;
+    let mut view = serde_json::to_value(DrfUserView::from(&user)).map_err(|e| Error::internal(e))?;
     view["access"] = json!(tokens.access_token);
     view["refresh"] = json!(tokens.refresh_token);
     Ok((StatusCode::CREATED, axum::Json(json!({ "message": "User registered successfully.", "user": view })))
@@ -154,54 +154,54 @@ async fn register(
 
 request_body! {
     /// Sign in by username (an e-mail address is accepted too).
-    pub struct LoginRequest {
+    pub struct DrfLoginRequest {
         "username" => username: Required<Line<254>>,
         "password" => password: Required<Line<128>>,
     }
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenPair {
+pub struct DrfTokenPair {
     pub refresh: String,
     pub access: String,
 }
 
 /// Sign in: SimpleJWT's token pair.
-#[utoipa::path(post, path = "/api/v1/users/login/", tag = TAG, request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 400, body = FieldErrors), (status = 401, body = Detail), (status = 429, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/users/login/", tag = TAG, request_body = DrfLoginRequest,
+    responses((status = 200, body = DrfTokenPair), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail), (status = 429, body = DrfDetail)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
-    DrfJson(body): DrfJson<LoginRequest>,
+    DrfJson(body): DrfJson<DrfLoginRequest>,
 ) -> DrfResult<Response> {
     let name = LoginName::parse(&body.username.get().0).map_err(|e| DrfError::field("username", &e))?;
     let (_, tokens) =
         state.services.accounts.login(&name, &body.password.get().0, &ip.context()).await.map_err(|e| match e {
-            Error::Unauthenticated(_) => DrfError::Detail {
+            Error::Unauthenticated(_) => DrfError::DrfDetail {
                 status: StatusCode::UNAUTHORIZED,
                 detail: "No active account found with the given credentials".into(),
                 code: Some("no_active_account"),
             },
             other => other.into(),
         })?;
-    Ok(axum::Json(TokenPair { refresh: tokens.refresh_token, access: tokens.access_token }).into_response())
+    Ok(axum::Json(DrfTokenPair { refresh: tokens.refresh_token, access: tokens.access_token }).into_response())
 }
 
 request_body! {
     /// SimpleJWT clients may send the refresh token; the whole session ends either way.
-    pub struct LogoutRequest {
+    pub struct DrfLogoutRequest {
         "refresh" => refresh: Optional<Line<512>>,
     }
 }
 
 /// Sign out: the session (its access and refresh tokens) is revoked everywhere.
-#[utoipa::path(post, path = "/api/v1/users/logout/", tag = TAG, request_body = LogoutRequest, security(("bearer" = [])),
-    responses((status = 200, body = Object, example = json!({"message": "Logged out successfully."})), (status = 401, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/users/logout/", tag = TAG, request_body = DrfLogoutRequest, security(("bearer" = [])),
+    responses((status = 200, body = Object, example = json!({"message": "Logged out successfully."})), (status = 401, body = DrfDetail)))]
 async fn logout(
     State(state): State<AppState>,
     ip: ClientIp,
     Signed(principal): Signed,
-    DrfJson(_body): DrfJson<LogoutRequest>,
+    DrfJson(_body): DrfJson<DrfLogoutRequest>,
 ) -> DrfResult<Response> {
     state.services.accounts.logout(&principal, &ip.context()).await?;
     Ok(axum::Json(json!({ "message": "Logged out successfully." })).into_response())
@@ -209,15 +209,15 @@ async fn logout(
 
 /// The caller's account.
 #[utoipa::path(get, path = "/api/v1/users/me/", tag = TAG, security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = Detail)))]
+    responses((status = 200, body = DrfUserView), (status = 401, body = DrfDetail)))]
 async fn me(State(state): State<AppState>, Signed(principal): Signed) -> DrfResult<Response> {
     let user = state.services.accounts.current_user(&principal).await?;
-    Ok(axum::Json(UserView::from(&user)).into_response())
+    Ok(axum::Json(DrfUserView::from(&user)).into_response())
 }
 
 request_body! {
     /// Any of these; members left out keep their values, `null` clears an optional one.
-    pub struct UpdateMeRequest {
+    pub struct DrfUpdateMeRequest {
         "username" => username: Optional<Username>,
         "email" => email: Optional<Email>,
         "first_name" => first_name: Optional<Line<50>>,
@@ -288,12 +288,12 @@ fn updated_address(
 }
 
 /// Change the caller's profile.
-#[utoipa::path(put, path = "/api/v1/users/me/update/", tag = TAG, request_body = UpdateMeRequest, security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 400, body = FieldErrors), (status = 401, body = Detail)))]
+#[utoipa::path(put, path = "/api/v1/users/me/update/", tag = TAG, request_body = DrfUpdateMeRequest, security(("bearer" = [])),
+    responses((status = 200, body = DrfUserView), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail)))]
 async fn update_me(
     State(state): State<AppState>,
     Signed(principal): Signed,
-    DrfJson(body): DrfJson<UpdateMeRequest>,
+    DrfJson(body): DrfJson<DrfUpdateMeRequest>,
 ) -> DrfResult<Response> {
     let current = state.services.accounts.current_user(&principal).await?;
     let (first_now, last_now) = split_name(&current.full_name);
@@ -323,12 +323,12 @@ async fn update_me(
         Error::Conflict(_) => DrfError::field("username", "A user with that username or email already exists."),
         other => other.into(),
     })?;
-    Ok(axum::Json(UserView::from(&user)).into_response())
+    Ok(axum::Json(DrfUserView::from(&user)).into_response())
 }
 
 request_body! {
     /// The current password and the new one, twice.
-    pub struct ChangePasswordRequest {
+    pub struct DrfChangePasswordRequest {
         "old_password" => old_password: Required<Line<128>>,
         "new_password" => new_password: Required<Password>,
         "confirm_password" => confirm_password: Required<Line<128>>,
@@ -336,15 +336,15 @@ request_body! {
 }
 
 /// Change the caller's password; every other session is signed out.
-#[utoipa::path(post, path = "/api/v1/users/me/change-password/", tag = TAG, request_body = ChangePasswordRequest,
+#[utoipa::path(post, path = "/api/v1/users/me/change-password/", tag = TAG, request_body = DrfChangePasswordRequest,
     security(("bearer" = [])),
     responses((status = 200, body = Object, example = json!({"message": "Password changed successfully."})),
-        (status = 400, body = FieldErrors), (status = 401, body = Detail)))]
+        (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail)))]
 async fn change_password(
     State(state): State<AppState>,
     ip: ClientIp,
     Signed(principal): Signed,
-    DrfJson(body): DrfJson<ChangePasswordRequest>,
+    DrfJson(body): DrfJson<DrfChangePasswordRequest>,
 ) -> DrfResult<Response> {
     let new = body.new_password.get();
     if new.expose() != body.confirm_password.get().0 {
@@ -361,19 +361,19 @@ async fn change_password(
 
 request_body! {
     /// Where to send the reset link.
-    pub struct ResetPasswordRequest {
+    pub struct DrfResetPasswordRequest {
         "email" => email: Required<Email>,
     }
 }
 
 /// Ask for a reset link: the same answer, as fast, whether or not the account
 /// exists; if it does, a link with `uidb64` and `token` is mailed (at most 3 an hour).
-#[utoipa::path(post, path = "/api/v1/users/reset-password/", tag = TAG, request_body = ResetPasswordRequest,
-    responses((status = 200, body = Detail), (status = 400, body = FieldErrors), (status = 429, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/users/reset-password/", tag = TAG, request_body = DrfResetPasswordRequest,
+    responses((status = 200, body = DrfDetail), (status = 400, body = DrfFieldErrors), (status = 429, body = DrfDetail)))]
 async fn reset_password(
     State(state): State<AppState>,
     ip: ClientIp,
-    DrfJson(body): DrfJson<ResetPasswordRequest>,
+    DrfJson(body): DrfJson<DrfResetPasswordRequest>,
 ) -> DrfResult<Response> {
     let email = body.email.get();
     state.check_auth_budget(ip).await?;
@@ -391,7 +391,7 @@ request_query! {
 
 request_body! {
     /// The new password, twice.
-    pub struct ConfirmResetRequest {
+    pub struct DrfConfirmResetRequest {
         "new_password" => new_password: Required<Password>,
         "confirm_password" => confirm_password: Required<Line<128>>,
     }
@@ -400,13 +400,13 @@ request_body! {
 /// Set a new password from a reset link; every session is signed out. A
 /// link that is not live (unknown, used, expired, malformed) changes nothing.
 #[utoipa::path(post, path = "/api/v1/users/reset-password/confirm/", tag = TAG, params(ResetLinkQuery),
-    request_body = ConfirmResetRequest,
-    responses((status = 200, body = Detail), (status = 400, body = FieldErrors), (status = 429, body = Detail)))]
+    request_body = DrfConfirmResetRequest,
+    responses((status = 200, body = DrfDetail), (status = 400, body = DrfFieldErrors), (status = 429, body = DrfDetail)))]
 async fn confirm_reset_password(
     State(state): State<AppState>,
     ip: ClientIp,
     DrfQuery(link): DrfQuery<ResetLinkQuery>,
-    DrfJson(body): DrfJson<ConfirmResetRequest>,
+    DrfJson(body): DrfJson<DrfConfirmResetRequest>,
 ) -> DrfResult<Response> {
     let new = body.new_password.get();
     if new.expose() != body.confirm_password.get().0 {
@@ -426,38 +426,38 @@ async fn confirm_reset_password(
 
 request_body! {
     /// The refresh token from login or the last refresh.
-    pub struct RefreshRequest {
+    pub struct DrfRefreshRequest {
         "refresh" => refresh: Required<Line<512>>,
     }
 }
 
 /// A new access token. Refresh tokens rotate: the answer carries the next
 /// one, and the one sent is spent (sending it again signs the session out).
-#[utoipa::path(post, path = "/api/v1/users/token/refresh/", tag = TAG, request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 400, body = FieldErrors), (status = 401, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/users/token/refresh/", tag = TAG, request_body = DrfRefreshRequest,
+    responses((status = 200, body = DrfTokenPair), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail)))]
 async fn refresh_token(
     State(state): State<AppState>,
     ip: ClientIp,
-    DrfJson(body): DrfJson<RefreshRequest>,
+    DrfJson(body): DrfJson<DrfRefreshRequest>,
 ) -> DrfResult<Response> {
     let tokens = state.services.accounts.refresh(&body.refresh.get().0, &ip.context()).await.map_err(|e| match e {
         Error::Unauthenticated(_) => token_invalid(),
         other => other.into(),
     })?;
-    Ok(axum::Json(TokenPair { refresh: tokens.refresh_token, access: tokens.access_token }).into_response())
+    Ok(axum::Json(DrfTokenPair { refresh: tokens.refresh_token, access: tokens.access_token }).into_response())
 }
 
 request_body! {
     /// An access token to check.
-    pub struct VerifyRequest {
+    pub struct DrfVerifyRequest {
         "token" => token: Required<Line<4096>>,
     }
 }
 
 /// Whether an access token is live (its session not signed out).
-#[utoipa::path(post, path = "/api/v1/users/token/verify/", tag = TAG, request_body = VerifyRequest,
-    responses((status = 200, body = Detail), (status = 400, body = FieldErrors), (status = 401, body = Detail)))]
-async fn verify_token(State(state): State<AppState>, DrfJson(body): DrfJson<VerifyRequest>) -> DrfResult<Response> {
+#[utoipa::path(post, path = "/api/v1/users/token/verify/", tag = TAG, request_body = DrfVerifyRequest,
+    responses((status = 200, body = DrfDetail), (status = 400, body = DrfFieldErrors), (status = 401, body = DrfDetail)))]
+async fn verify_token(State(state): State<AppState>, DrfJson(body): DrfJson<DrfVerifyRequest>) -> DrfResult<Response> {
     state.services.accounts.verify_token(&body.token.get().0).await.map_err(|e| match e {
         Error::Unauthenticated(_) => token_invalid(),
         other => other.into(),
