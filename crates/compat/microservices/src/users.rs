@@ -145,7 +145,7 @@ async fn register(
         other => other.into(),
     })?;
     let (_, tokens) = state.services.accounts.login(&login, &secret, &ctx).await?;
-    let mut view = serde_json::to_value(DrfUserView::from(&user)).map_err(|e| Error::internal(e))?;
+    let mut view = serde_json::to_value(DrfUserView::from(&user)).map_err(Error::internal)?;
     view["access"] = json!(tokens.access_token);
     view["refresh"] = json!(tokens.refresh_token);
     Ok((StatusCode::CREATED, axum::Json(json!({ "message": "User registered successfully.", "user": view })))
