@@ -519,3 +519,20 @@ fn admin_username_from(email: &Email) -> String {
     let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     if cleaned.len() >= 3 { cleaned } else { format!("admin{cleaned}") }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uidb64_is_djangos_encoding_of_the_id_and_reads_back() {
+        // Django: urlsafe_base64_encode(force_bytes(1)) == "MQ", (12) == "MTI".
+        assert_eq!(uidb64(UserId::new(1)), "MQ");
+        assert_eq!(uidb64(UserId::new(12)), "MTI");
+        assert_eq!(user_from_uidb64("MTI"), Some(UserId::new(12)));
+        assert_eq!(user_from_uidb64("MTI="), Some(UserId::new(12)));
+        for bad in ["", "!!", "YWJj", "MA", "LTE"] {
+            assert_eq!(user_from_uidb64(bad), None, "{bad}");
+        }
+    }
+}
