@@ -115,9 +115,6 @@ impl ShippingAddress {
     pub fn state(&self) -> Option<&str> {
         self.state.as_deref()
     }
-    pub fn country(&self) -> &str {
-        &self.country
-    }
     pub fn city(&self) -> &str {
         &self.city
     }
@@ -126,6 +123,9 @@ impl ShippingAddress {
     }
     pub fn phone(&self) -> &str {
         &self.phone
+    }
+    pub fn country(&self) -> &str {
+        &self.country
     }
 
     /// The address as it is written on a parcel, one line each.

@@ -22,6 +22,9 @@ pub enum MailContent {
         name: String,
         token: String,
         valid_minutes: u32,
+        /// Which page the link opens; mails queued before this existed are native.
+        #[serde(default, skip_serializing_if = "ResetLink::is_native")]
+        link: ResetLink,
     },
     PasswordChanged {
         name: String,
@@ -67,6 +70,24 @@ impl MailContent {
     /// order's access token).
     pub fn is_sensitive(&self) -> bool {
         matches!(self, MailContent::PasswordReset { .. } | MailContent::OrderPlaced { access_token: Some(_), .. })
+    }
+}
+
+/// The shape of a password-reset link: the native front end's
+/// `reset-password?token=`, or Django's `reset-password/confirm/?uidb64=&token=`
+/// for the clients of the `microservices` dialect, which confirm with both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case")]
+pub enum ResetLink {
+    #[default]
+    Native,
+    /// `uidb64` is the account id in unpadded URL-safe base64, as Django writes it.
+    Django { uidb64: String },
+}
+
+impl ResetLink {
+    pub fn is_native(&self) -> bool {
+        matches!(self, ResetLink::Native)
     }
 }
 

@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 use askama::Template;
-use emporium_domain::mail::{MailContent, OrderFacts};
+use emporium_domain::mail::{MailContent, OrderFacts, ResetLink};
 use emporium_domain::money::Money;
 use emporium_domain::time::Timestamp;
 use lettre::message::{Mailbox, MultiPart};
@@ -117,6 +117,18 @@ impl Mailer {
         url.to_string()
     }
 
+    /// A reset mail's link, in the shape the client that asked for it expects.
+    fn reset_link(&self, link: &ResetLink, token: &str) -> String {
+        match link {
+            ResetLink::Native => self.link("reset-password", Some(("token", token))),
+            ResetLink::Django { uidb64 } => {
+                let mut url = self.frontend.join("reset-password/confirm/").unwrap_or_else(|_| self.frontend.clone());
+                url.query_pairs_mut().append_pair("uidb64", uidb64).append_pair("token", token);
+                url.to_string()
+            }
+        }
+    }
+
     /// Subject, text and HTML of one message.
     fn render(&self, content: &MailContent) -> Result<(String, String, String), RenderError> {
         let shop = self.shop_name.as_str();
@@ -136,7 +148,7 @@ impl Mailer {
                 vec![format!("your account {username} is ready. Thank you for joining {shop}.")],
                 Some(("Visit the shop", self.link("", None))),
             ),
-            MailContent::PasswordReset { name, token, valid_minutes } => account(
+            MailContent::PasswordReset { name, token, valid_minutes, link } => account(
                 format!("Reset your {shop} password"),
                 name,
                 vec![
@@ -145,7 +157,7 @@ impl Mailer {
                     ),
                     "If you did not ask for this, ignore this message: your password stays as it is.".to_string(),
                 ],
-                Some(("Choose a new password", self.link("reset-password", Some(("token", token))))),
+                Some(("Choose a new password", self.reset_link(link, token))),
             ),
             MailContent::PasswordChanged { name } => account(
                 format!("Your {shop} password was changed"),
@@ -442,12 +454,35 @@ mod tests {
     fn reset_links_come_from_the_frontend_url() {
         let mail = queued(
             Some("Jane"),
-            MailContent::PasswordReset { name: "Jane".into(), token: "abc_DEF-123".into(), valid_minutes: 30 },
+            MailContent::PasswordReset {
+                name: "Jane".into(),
+                token: "abc_DEF-123".into(),
+                valid_minutes: 30,
+                link: ResetLink::Native,
+            },
         );
         let built = mailer().build(&mail).unwrap();
         for content_type in ["text/plain", "text/html"] {
             let body = part(&built, content_type);
             assert!(body.contains("https://shop.example.com/app/reset-password?token=abc_DEF-123"), "{body}");
         }
+    }
+
+    #[test]
+    fn a_django_style_reset_link_carries_uidb64_and_token() {
+        let mail = queued(
+            Some("Jane"),
+            MailContent::PasswordReset {
+                name: "Jane".into(),
+                token: "abc_DEF-123".into(),
+                valid_minutes: 30,
+                link: ResetLink::Django { uidb64: "MTI".into() },
+            },
+        );
+        let body = part(&mailer().build(&mail).unwrap(), "text/plain");
+        assert!(
+            body.contains("https://shop.example.com/app/reset-password/confirm/?uidb64=MTI&token=abc_DEF-123"),
+            "{body}"
+        );
     }
 }

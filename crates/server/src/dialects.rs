@@ -5,5 +5,8 @@
 use emporium_api::Dialect;
 
 pub fn all() -> Vec<Dialect> {
-    vec![Dialect { base_path: "/compat/geekmobile", routes: emporium_compat_geekmobile::routes() }]
+    vec![
+        Dialect { base_path: "/compat/geekmobile", routes: emporium_compat_geekmobile::routes() },
+        Dialect { base_path: "/compat/microservices", routes: emporium_compat_microservices::routes() },
+    ]
 }

@@ -60,6 +60,37 @@ pub struct IssuedTokens {
 /// The one answer to `forgot-password`, whether or not the account exists.
 pub const RESET_REQUESTED: &str = "If an account with this email exists, a password reset link has been sent to it";
 
+/// Which shape a reset mail's link takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetLinkStyle {
+    /// `reset-password?token=`.
+    Native,
+    /// Django's `reset-password/confirm/?uidb64=&token=`.
+    Django,
+}
+
+impl ResetLinkStyle {
+    fn link_for(self, user: UserId) -> emporium_domain::mail::ResetLink {
+        match self {
+            ResetLinkStyle::Native => emporium_domain::mail::ResetLink::Native,
+            ResetLinkStyle::Django => emporium_domain::mail::ResetLink::Django { uidb64: uidb64(user) },
+        }
+    }
+}
+
+/// An account id as Django's `urlsafe_base64_encode(force_bytes(pk))` writes it.
+pub fn uidb64(user: UserId) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user.get().to_string())
+}
+
+/// The account id a `uidb64` names, if it names one.
+pub fn user_from_uidb64(raw: &str) -> Option<UserId> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok()?;
+    std::str::from_utf8(&bytes).ok()?.parse().ok()
+}
+
 /// At most this many reset mails go to one address per hour, counted in the
 /// database so the budget holds across servers.
 pub const RESET_MAILS_PER_HOUR: u32 = 3;
@@ -130,15 +161,22 @@ impl Accounts {
     /// the caller answers at once and the same way whether or not the
     /// account exists, so neither the reply nor its timing tells.
     pub fn forgot_password(&self, email: Email, ctx: RequestContext) {
+        self.forgot_password_linked(email, ResetLinkStyle::Native, ctx)
+    }
+
+    /// [`Accounts::forgot_password`], with the mail's link in the shape a
+    /// dialect's clients expect (the `microservices` dialect's Django-style
+    /// `uidb64` and `token`).
+    pub fn forgot_password_linked(&self, email: Email, style: ResetLinkStyle, ctx: RequestContext) {
         let accounts = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = accounts.queue_password_reset(&email, &ctx).await {
+            if let Err(error) = accounts.queue_password_reset(&email, style, &ctx).await {
                 tracing::warn!(%error, "password reset request failed");
             }
         });
     }
 
-    async fn queue_password_reset(&self, email: &Email, ctx: &RequestContext) -> Result<()> {
+    async fn queue_password_reset(&self, email: &Email, style: ResetLinkStyle, ctx: &RequestContext) -> Result<()> {
         let Some(user) = self.store.user_by_email_key(&email.key()).await? else {
             return Ok(());
         };
@@ -148,7 +186,13 @@ impl Accounts {
         let valid_minutes = self.reset_token_ttl.as_secs().div_ceil(60).max(1) as u32;
         let request = emporium_store::ResetRequest {
             user_id: user.id,
-            mail: emporium_store::mail::password_reset_mail(&user, &token, &token_hash[..16], valid_minutes),
+            mail: emporium_store::mail::password_reset_mail_linked(
+                &user,
+                &token,
+                &token_hash[..16],
+                valid_minutes,
+                style.link_for(user.id),
+            ),
             token_hash,
             expires_at: now.plus_secs(self.reset_token_ttl.as_secs() as i64),
             max_mails: RESET_MAILS_PER_HOUR,
@@ -560,4 +604,21 @@ fn admin_username_from(email: &Email) -> String {
         local.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).take(30).collect();
     let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     if cleaned.len() >= 3 { cleaned } else { format!("admin{cleaned}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uidb64_is_djangos_encoding_of_the_id_and_reads_back() {
+        // Django: urlsafe_base64_encode(force_bytes(1)) == "MQ", (12) == "MTI".
+        assert_eq!(uidb64(UserId::new(1)), "MQ");
+        assert_eq!(uidb64(UserId::new(12)), "MTI");
+        assert_eq!(user_from_uidb64("MTI"), Some(UserId::new(12)));
+        assert_eq!(user_from_uidb64("MTI="), Some(UserId::new(12)));
+        for bad in ["", "!!", "YWJj", "MA", "LTE"] {
+            assert_eq!(user_from_uidb64(bad), None, "{bad}");
+        }
+    }
 }

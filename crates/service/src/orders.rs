@@ -134,6 +134,53 @@ impl Orders {
         request: OrderRequest,
         ctx: &RequestContext,
     ) -> Result<Placed> {
+        self.place_with(principal, cart, request, None, ctx).await
+    }
+
+    /// Places a guest's order from the cart `cart_key` names, with an access
+    /// token derived from that key (see [`Orders::guest_cart_viewer`]): for
+    /// APIs, like the `microservices` dialect, where the cart key is what a
+    /// guest shows to see the orders it made.
+    pub async fn place_from_guest_cart(
+        &self,
+        cart: CartHandle,
+        cart_key: &str,
+        request: OrderRequest,
+        ctx: &RequestContext,
+    ) -> Result<Placed> {
+        let token = self.cart_key_token(cart_key);
+        self.place_with(None, Some(cart), request, Some(token), ctx).await
+    }
+
+    /// An order token derived from a guest cart's key: the same for every
+    /// order made from that cart, unguessable without the key and the
+    /// server's secret.
+    fn cart_key_token(&self, cart_key: &str) -> String {
+        self.order_tokens.order_token("guest-cart", cart_key, "")
+    }
+
+    /// Who a guest holding `cart_key` is, for the orders made from that cart.
+    pub fn guest_cart_viewer(&self, cart_key: &str) -> Viewer {
+        Viewer::Guest { token: self.cart_key_token(cart_key) }
+    }
+
+    /// The orders made from the guest cart `cart_key` names, newest first.
+    pub async fn guest_cart_orders(&self, cart_key: &str, page: Page) -> Result<(Vec<OrderRecord>, u64)> {
+        let filter = OrderFilter {
+            guest_token_hash: Some(tokens::hash_token(&self.cart_key_token(cart_key))),
+            ..OrderFilter::default()
+        };
+        Ok(self.store.list_orders(&filter, page).await?)
+    }
+
+    async fn place_with(
+        &self,
+        principal: Option<&Principal>,
+        cart: Option<CartHandle>,
+        request: OrderRequest,
+        guest_token: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<Placed> {
         let email = match (&request.email, principal) {
             (Some(email), _) => email.as_str().to_string(),
             (None, Some(p)) => {
@@ -162,6 +209,7 @@ impl Orders {
         // a retry can give it again; without a key there is no retry to serve.
         let access_token = match (principal, &request.idempotency_key) {
             (Some(_), _) => None,
+            (None, _) if guest_token.is_some() => guest_token,
             (None, Some(key)) => Some(self.order_tokens.order_token(&scope, key, &request.request_hash)),
             (None, None) => Some(tokens::order_access_token()),
         };

@@ -63,8 +63,9 @@ pub struct Checkout {
 }
 
 /// Where a provider sends the buyer back, for a dialect whose document has
-/// its own return routes (geekmobile's `execute_payment`/`cancel_payment`);
-/// without them, the native return routes are used.
+/// its own return routes (geekmobile's `execute_payment`/`cancel_payment`,
+/// microservices' success and cancel pages); without them, the native return
+/// routes are used. For Stripe, `success` should carry `{CHECKOUT_SESSION_ID}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnUrls {
     pub success: String,
@@ -181,15 +182,15 @@ impl Payments {
         self.checkout_returning_to(viewer, id, method, None, ctx).await
     }
 
-    /// As [`Payments::checkout`], with the buyer sent back to `returns`
-    /// (absolute URLs under this server's public URL) instead of the native
-    /// return routes.
+    /// [`Payments::checkout`], with the buyer sent back to a dialect's own
+    /// pages instead of the native ones. They are fixed when the attempt's
+    /// session is opened: a live session opened earlier keeps its own.
     pub async fn checkout_returning_to(
         &self,
         viewer: &Viewer,
         id: OrderId,
         method: PaymentMethod,
-        returns: Option<ReturnUrls>,
+        return_to: Option<&ReturnUrls>,
         ctx: &RequestContext,
     ) -> Result<Checkout> {
         let order = self.orders.get(viewer, id).await?;
@@ -230,7 +231,7 @@ impl Payments {
         if method.is_manual() || payment.reference.is_some() {
             return Ok(Checkout { payment, created });
         }
-        let payment = self.open_session(&order, payment, method, returns.as_ref()).await?;
+        let payment = self.open_session(&order, payment, method, return_to).await?;
         Ok(Checkout { payment, created })
     }
 
@@ -241,13 +242,13 @@ impl Payments {
         order: &OrderRecord,
         payment: PaymentRecord,
         method: PaymentMethod,
-        returns: Option<&ReturnUrls>,
+        return_to: Option<&ReturnUrls>,
     ) -> Result<PaymentRecord> {
         let provider = self.provider(method.as_str())?.clone();
         let mut request = self.checkout_request(order, &payment, method);
-        if let Some(returns) = returns {
-            request.success_url = returns.success.clone();
-            request.cancel_url = returns.cancel.clone();
+        if let Some(urls) = return_to {
+            request.success_url = urls.success.clone();
+            request.cancel_url = urls.cancel.clone();
         }
         match provider.create_session(&request).await {
             Ok(session) => {

@@ -167,10 +167,11 @@ impl OrderStore for Backend {
             .bind(until)
             .bind(pattern.as_deref())
             .bind(number.as_deref())
+            .bind(f.guest_token_hash.as_deref())
             .fetch_one(&mut *conn)
             .await?;
         let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8",
+            "SELECT {} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT $8 OFFSET $9",
             sql::ORDER_COLUMNS,
             sql::ORDER_FILTER
         ))
@@ -180,6 +181,7 @@ impl OrderStore for Backend {
         .bind(until)
         .bind(pattern.as_deref())
         .bind(number.as_deref())
+        .bind(f.guest_token_hash.as_deref())
         .bind(i64::from(page.limit()))
         .bind(page.offset() as i64)
         .fetch_all(&mut *conn)

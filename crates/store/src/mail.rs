@@ -3,7 +3,7 @@
 //! statement that places an order on PostgreSQL), so every path that writes
 //! an order event or changes a password queues the same message.
 
-use emporium_domain::mail::{MailContent, OrderFacts, OrderLineFacts, OutgoingMail};
+use emporium_domain::mail::{MailContent, OrderFacts, OrderLineFacts, OutgoingMail, ResetLink};
 use emporium_domain::orders::OrderStatus;
 use emporium_domain::time::Timestamp;
 
@@ -98,10 +98,26 @@ pub fn password_changed_mail(user: &UserRecord, now: Timestamp) -> OutgoingMail 
 
 /// `token_id` tells requests apart (a hash prefix, never the token).
 pub fn password_reset_mail(user: &UserRecord, token: &str, token_id: &str, valid_minutes: u32) -> OutgoingMail {
+    password_reset_mail_linked(user, token, token_id, valid_minutes, ResetLink::Native)
+}
+
+/// A reset mail whose link has the shape `link` names (a dialect's page).
+pub fn password_reset_mail_linked(
+    user: &UserRecord,
+    token: &str,
+    token_id: &str,
+    valid_minutes: u32,
+    link: ResetLink,
+) -> OutgoingMail {
     OutgoingMail {
         key: format!("user:{}:password_reset:{token_id}", user.id),
         to_address: user.email.clone(),
         to_name: Some(user.full_name.clone()),
-        content: MailContent::PasswordReset { name: user.full_name.clone(), token: token.to_string(), valid_minutes },
+        content: MailContent::PasswordReset {
+            name: user.full_name.clone(),
+            token: token.to_string(),
+            valid_minutes,
+            link,
+        },
     }
 }

@@ -187,6 +187,8 @@ pub struct OrderRecord {
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub user_id: Option<UserId>,
+    /// Only guest orders whose access token has this hash.
+    pub guest_token_hash: Option<String>,
     pub status: Option<OrderStatus>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,

@@ -101,8 +101,14 @@ async fn list(
     // "To" names a whole day: everything before the next midnight.
     let until = date(&q, "to", &mut errors, "To").map(|t| t.plus_secs(24 * 3600));
     let search = q.text("q").trim().to_string();
-    let filter =
-        OrderFilter { status, since, until, search: Some(search.clone()).filter(|s| !s.is_empty()), user_id: None };
+    let filter = OrderFilter {
+        status,
+        since,
+        until,
+        search: Some(search.clone()).filter(|s| !s.is_empty()),
+        user_id: None,
+        guest_token_hash: None,
+    };
     let page = page_of(&q, 25);
     let (orders, total) = state.services.orders.list(&principal, filter, page).await?;
     let pairs = [

@@ -161,7 +161,7 @@ async fn list_orders(
         user_id: q.user_id.get(),
         since: q.from.get(),
         until: q.to.get(),
-        search: None,
+        ..OrderFilter::default()
     };
     let (orders, total) = state.services.orders.list(&principal, filter, page).await?;
     Ok(Reply::list(

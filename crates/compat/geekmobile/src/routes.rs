@@ -405,7 +405,7 @@ async fn create_payment(
     let checkout = state
         .services
         .payments
-        .checkout_returning_to(&viewer, id, PaymentMethod::PayPal, Some(return_urls(&state)), &ctx)
+        .checkout_returning_to(&viewer, id, PaymentMethod::PayPal, Some(&return_urls(&state)), &ctx)
         .await;
     let checkout = match checkout {
         Ok(checkout) => checkout,

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod catalog;
 mod compat_geekmobile;
+mod compat_microservices;
 mod conventions;
 mod dashboard;
 mod edge;

@@ -72,9 +72,11 @@ pub const SELECT_ORDER_EVENTS: &str =
     "SELECT from_status, to_status, actor_id, actor, reason, at FROM order_events WHERE order_id = $1 ORDER BY id";
 /// `$1` user, `$2` status, `$3` since, `$4` until; each NULL for any.
 /// `$5` a `like_pattern` of the search, `$6` the order number it may be; NULL for any.
+/// `$7` a guest order's access-token hash (a dialect's guest listing its orders); NULL for any.
 pub const ORDER_FILTER: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
      AND ($5 IS NULL OR CAST(id AS TEXT) = $6 OR email_key LIKE $5 ESCAPE '\\' OR lower(shipping_address) LIKE $5 ESCAPE '\\' \
-     OR user_id IN (SELECT u.id FROM users u WHERE lower(u.full_name) LIKE $5 ESCAPE '\\'))";
+     OR user_id IN (SELECT u.id FROM users u WHERE lower(u.full_name) LIKE $5 ESCAPE '\\')) \
+     AND ($7 IS NULL OR (user_id IS NULL AND access_token_hash = $7))";
 /// `$1` since: orders placed and what the paid ones came to.
 pub const ORDER_FIGURES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN payment_status = 'paid' THEN total_minor ELSE 0 END), 0) AS BIGINT) \
      FROM orders WHERE created_at >= $1";
