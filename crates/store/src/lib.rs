@@ -18,7 +18,10 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use carts::{CartLine, CartProduct, CartStore, LineEdit, LineEditOutcome};
-pub use catalog::{CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange, ProductRecord};
+pub use catalog::{
+    CatalogChange, CatalogStore, CatalogWakeups, CategoryRecord, CategoryRemoval, CategorySummary, ProductChange,
+    ProductRecord,
+};
 pub use error::{StoreError, StoreResult};
 pub use orders::{
     EarlierOrder, IdempotencyClaim, LineProblem, NewOrder, OrderEventRecord, OrderFilter, OrderItemRecord, OrderRecord,
