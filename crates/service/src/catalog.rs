@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::admin::require_admin;
 use crate::read_cache::CatalogCache;
-use crate::read_model::ReadModel;
+use crate::read_model::{ProductListing, ReadModel};
 use crate::{Principal, RequestContext};
 
 /// A category as a client asked for it, before the parent is looked up.
@@ -228,27 +228,49 @@ impl Catalog {
     pub async fn products(
         &self,
         category: Option<&CategoryKey>,
-        mut filter: ProductFilter,
+        filter: ProductFilter,
         page: Page,
     ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
-        if let Some(key) = category {
-            match self.model.category_id(key).await? {
-                Some(id) => filter.category = Some(id),
-                None => return Ok(Arc::new((Vec::new(), 0))),
-            }
-        }
-        Ok(Arc::new(self.model.products(&filter, page).await?))
+        let listing = self.product_listing(category, filter, page).await?;
+        Ok(Arc::new((listing.products, listing.total)))
     }
 
     /// The products of one category (and its sub-categories); 404 if it does not exist.
     pub async fn category_products(
         &self,
         key: &CategoryKey,
-        mut filter: ProductFilter,
+        filter: ProductFilter,
         page: Page,
     ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
+        let listing = self.category_product_listing(key, filter, page).await?;
+        Ok(Arc::new((listing.products, listing.total)))
+    }
+
+    /// [`Catalog::products`], with the facets of the whole match.
+    pub async fn product_listing(
+        &self,
+        category: Option<&CategoryKey>,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<ProductListing> {
+        if let Some(key) = category {
+            match self.model.category_id(key).await? {
+                Some(id) => filter.category = Some(id),
+                None => return Ok(ProductListing::default()),
+            }
+        }
+        self.model.products(&filter, page).await
+    }
+
+    /// [`Catalog::category_products`], with the facets of the whole match.
+    pub async fn category_product_listing(
+        &self,
+        key: &CategoryKey,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<ProductListing> {
         filter.category = Some(self.category(key).await?.id);
-        Ok(Arc::new(self.model.products(&filter, page).await?))
+        self.model.products(&filter, page).await
     }
 
     /// A product as the storefront shows it (from the read model).

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use emporium_domain::catalog::{CategoryKey, ProductFilter, ProductSort, SearchQuery, tokens};
 use emporium_domain::ids::{CategoryId, ProductId};
+use emporium_domain::money::Money;
 use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_domain::{Error, Result};
@@ -69,6 +70,33 @@ const TYPO_MIN_LEN: usize = 5;
 const NAME_WEIGHT: f32 = 10.0;
 const KEYWORD_WEIGHT: f32 = 4.0;
 const DESCRIPTION_WEIGHT: f32 = 1.0;
+
+/// Selling-price bands the facets count in, as lower bounds in minor units
+/// (the last band is open-ended).
+pub const PRICE_BANDS: [i64; 8] = [0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000];
+
+/// How the products matching a listing's filter spread over categories and
+/// price bands: what a shop front draws its filter sidebar from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductFacets {
+    /// Each category holding a match (its own products, not its
+    /// sub-categories'), with how many; by name.
+    pub categories: Vec<(CategorySummary, u64)>,
+    /// `(from, below, count)` per non-empty band; `below` is `None` for the last.
+    pub price_bands: Vec<(Money, Option<Money>, u64)>,
+}
+
+/// A page of a listing, its total, and the facets of the whole match.
+#[derive(Debug, Clone, Default)]
+pub struct ProductListing {
+    pub products: Vec<ProductRecord>,
+    pub total: u64,
+    pub facets: ProductFacets,
+}
+
+fn price_band(sell_price: i64) -> usize {
+    PRICE_BANDS.iter().rposition(|&from| sell_price >= from).unwrap_or(0)
+}
 
 /// What a listing filters and sorts on, per product, kept apart from the
 /// records so a listing scans a compact array instead of chasing pointers.
@@ -376,9 +404,39 @@ impl Model {
         self.items[slot].as_ref().map(|item| item.record.clone())
     }
 
-    fn listing(&self, filter: &ProductFilter, page: Page) -> (Vec<ProductRecord>, u64) {
+    fn facets(&self, matches: &[(u32, u32, f32)]) -> ProductFacets {
+        let mut by_category: HashMap<i64, u64> = HashMap::new();
+        let mut bands = [0_u64; PRICE_BANDS.len()];
+        for (slot, _, _) in matches {
+            let row = &self.rows[*slot as usize];
+            if row.category != 0 {
+                *by_category.entry(row.category).or_default() += 1;
+            }
+            bands[price_band(row.sell_price)] += 1;
+        }
+        let mut categories: Vec<(CategorySummary, u64)> = self
+            .categories
+            .iter()
+            .filter_map(|c| {
+                let count = *by_category.get(&c.id.get())?;
+                Some((CategorySummary { id: c.id, name: c.name.clone(), slug: c.slug.clone() }, count))
+            })
+            .collect();
+        categories.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()).then(a.0.id.cmp(&b.0.id)));
+        let price_bands = bands
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                (Money::from_minor(PRICE_BANDS[i]), PRICE_BANDS.get(i + 1).map(|m| Money::from_minor(*m)), *n)
+            })
+            .collect();
+        ProductFacets { categories, price_bands }
+    }
+
+    fn listing(&self, filter: &ProductFilter, page: Page) -> ProductListing {
         let searched = match &filter.search {
-            Some(query) if query.is_empty() => return (Vec::new(), 0),
+            Some(query) if query.is_empty() => return ProductListing::default(),
             Some(query) => Some(self.search.search(query, self.live_count())),
             None => None,
         };
@@ -417,6 +475,7 @@ impl Model {
                 .collect(),
         };
         let total = matches.len() as u64;
+        let facets = self.facets(&matches);
         let row = |slot: u32| &self.rows[slot as usize];
         let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
         let sort = match (filter.effective_sort(), searched.is_some()) {
@@ -439,7 +498,7 @@ impl Model {
         let offset = page.offset() as usize;
         let end = (offset + page.limit() as usize).min(matches.len());
         if offset >= matches.len() {
-            return (Vec::new(), total);
+            return ProductListing { products: Vec::new(), total, facets };
         }
         // Only the first `end` in order are needed: partition around the
         // end-th, then sort that head.
@@ -452,7 +511,7 @@ impl Model {
             .iter()
             .filter_map(|(slot, _, _)| self.items[*slot as usize].as_ref().map(|i| (*i.record).clone()))
             .collect();
-        (products, total)
+        ProductListing { products, total, facets }
     }
 }
 
@@ -673,7 +732,7 @@ impl ReadModel {
     }
 
     /// A listing: filtered, counted, sorted and paged from memory.
-    pub async fn products(&self, filter: &ProductFilter, page: Page) -> Result<(Vec<ProductRecord>, u64)> {
+    pub async fn products(&self, filter: &ProductFilter, page: Page) -> Result<ProductListing> {
         self.ensure_loaded().await?;
         Ok(self.read().listing(filter, page))
     }
