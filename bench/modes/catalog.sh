@@ -97,8 +97,35 @@ mode_catalog() {
         names+=("$name")
     done
 
+    # The floor's floor: a bare axum app (crates/server/examples/bare_axum.rs)
+    # answering 300 static bytes, in the same run. BENCH_FLOOR=0 skips it.
+    if [[ "${BENCH_FLOOR:-1}" != 0 && " ${names[*]} " == *" health "* ]]; then
+        local bare_bin
+        bare_bin=$(dirname "$EMPORIUM_BIN")/examples/bare_axum
+        if [[ ! -x "$bare_bin" && -z "${BENCH_NO_BUILD_FLOOR:-}" ]]; then
+            (cd "$ROOT" && CARGO_TARGET_DIR="$(dirname "$(dirname "$EMPORIUM_BIN")")" \
+                cargo build --release --locked -p emporium --example bare_axum) >&2 || true
+        fi
+        if [[ -x "$bare_bin" ]]; then
+            local bare_port=$((PORT + 1)) saved_url=$BASE_URL
+            "$bare_bin" "$bare_port" &
+            local bare_pid=$!
+            sleep 0.5
+            BASE_URL="http://127.0.0.1:$bare_port"
+            background_cpu
+            load_run bare_axum /
+            names+=(bare_axum)
+            BASE_URL=$saved_url
+            kill "$bare_pid" 2>/dev/null || true
+            wait "$bare_pid" 2>/dev/null || true
+        else
+            log "no bare_axum example binary: skipping the floor comparison"
+        fi
+    fi
+
     background_cpu
     write_report catalog "${names[@]}"
+    [[ -z "${READY_SECONDS:-}" ]] || log "start-up to ready (catalog in memory): ${READY_SECONDS}s"
 }
 
 # A list endpoint that answers 200 with no rows would be benchmarked doing

@@ -98,6 +98,30 @@ fn price_band(sell_price: i64) -> usize {
     PRICE_BANDS.iter().rposition(|&from| sell_price >= from).unwrap_or(0)
 }
 
+/// Hashes the slot numbers the search maps are keyed by: they are small
+/// dense integers this process assigned, not input an attacker picks, so
+/// one multiplication (Fibonacci hashing) spreads them well enough, where
+/// std's SipHash would be most of a search's time. Hand-written: no crate
+/// of the workspace offers one, and these few lines do not justify a new one.
+#[derive(Default, Clone, Copy)]
+struct SlotHasher(u64);
+
+impl std::hash::Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type SlotMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<SlotHasher>>;
+
 /// What a listing filters and sorts on, per product, kept apart from the
 /// records so a listing scans a compact array instead of chasing pointers.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +129,9 @@ struct Row {
     live: bool,
     id: i64,
     category: i64,
+    /// The category's position in `Model::categories` (`u32::MAX`: none),
+    /// so facets count into an array.
+    category_slot: u32,
     sell_price: i64,
     discount: i64,
     available: bool,
@@ -127,13 +154,15 @@ struct Model {
     slot_of: HashMap<i64, usize>,
     free: Vec<usize>,
     categories: Arc<Vec<CategoryRecord>>,
+    /// Category id → its position in `categories`.
+    category_slots: HashMap<i64, u32>,
     search: SearchIndex,
 }
 
 /// Word → (slot → how well the word matches that product, before IDF).
 #[derive(Default)]
 struct SearchIndex {
-    words: BTreeMap<String, HashMap<u32, f32>>,
+    words: BTreeMap<String, SlotMap<f32>>,
     /// Every word of `TYPO_MIN_LEN`+ letters, under itself and each form with
     /// one letter deleted: two words one edit apart share a key (the
     /// symmetric-delete scheme), so typo candidates are a few lookups.
@@ -274,11 +303,11 @@ impl SearchIndex {
 
     /// Slot → (query words matched only through a typo, score), for products
     /// matching every word of the query.
-    fn search(&self, query: &SearchQuery, live: usize) -> HashMap<u32, (u32, f32)> {
+    fn search(&self, query: &SearchQuery, live: usize) -> SlotMap<(u32, f32)> {
         let terms = query.terms();
-        let mut result: Option<HashMap<u32, (u32, f32)>> = None;
+        let mut result: Option<SlotMap<(u32, f32)>> = None;
         for (i, term) in terms.iter().enumerate() {
-            let mut this: HashMap<u32, (u32, f32)> = HashMap::new();
+            let mut this: SlotMap<(u32, f32)> = SlotMap::default();
             for (word, typo) in self.matching_words(term, i + 1 == terms.len()) {
                 let postings = &self.words[word];
                 let n = postings.len() as f32;
@@ -305,7 +334,7 @@ impl SearchIndex {
                     so_far
                 }
             });
-            if result.as_ref().is_some_and(HashMap::is_empty) {
+            if result.as_ref().is_some_and(|r| r.is_empty()) {
                 break;
             }
         }
@@ -318,6 +347,7 @@ fn row_of(record: &ProductRecord) -> Row {
         live: true,
         id: record.id.get(),
         category: record.draft.category_id.map_or(0, |c| c.get()),
+        category_slot: u32::MAX,
         sell_price: record.sell_price.minor(),
         discount: record.draft.discount.basis_points(),
         available: record.draft.available,
@@ -361,7 +391,9 @@ impl Model {
         } else {
             self.items[slot].take().map(|old| old.words).unwrap_or_default()
         };
-        self.rows[slot] = row_of(&record);
+        let mut row = row_of(&record);
+        row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
+        self.rows[slot] = row;
         self.items[slot] = Some(Item { sort_name: record.draft.sort_name().into(), record: Arc::new(record), words });
     }
 
@@ -389,6 +421,10 @@ impl Model {
                 item.record = Arc::new(record);
             }
         }
+        self.category_slots = categories.iter().enumerate().map(|(i, c)| (c.id.get(), i as u32)).collect();
+        for row in &mut self.rows {
+            row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
+        }
         self.categories = Arc::new(categories);
     }
 
@@ -405,22 +441,21 @@ impl Model {
     }
 
     fn facets(&self, matches: &[(u32, u32, f32)]) -> ProductFacets {
-        let mut by_category: HashMap<i64, u64> = HashMap::new();
+        let mut by_category = vec![0_u64; self.categories.len()];
         let mut bands = [0_u64; PRICE_BANDS.len()];
         for (slot, _, _) in matches {
             let row = &self.rows[*slot as usize];
-            if row.category != 0 {
-                *by_category.entry(row.category).or_default() += 1;
+            if let Some(n) = by_category.get_mut(row.category_slot as usize) {
+                *n += 1;
             }
             bands[price_band(row.sell_price)] += 1;
         }
         let mut categories: Vec<(CategorySummary, u64)> = self
             .categories
             .iter()
-            .filter_map(|c| {
-                let count = *by_category.get(&c.id.get())?;
-                Some((CategorySummary { id: c.id, name: c.name.clone(), slug: c.slug.clone() }, count))
-            })
+            .zip(by_category)
+            .filter(|(_, count)| *count > 0)
+            .map(|(c, count)| (CategorySummary { id: c.id, name: c.name.clone(), slug: c.slug.clone() }, count))
             .collect();
         categories.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()).then(a.0.id.cmp(&b.0.id)));
         let price_bands = bands
