@@ -291,10 +291,11 @@ impl SearchIndex {
                 }
             }
             for word in typos {
-                if !found.iter().any(|(w, _)| *w == word) && within_one_edit(word, term) {
-                    if let Some((key, _)) = self.words.get_key_value(word) {
-                        found.push((key.as_str(), true));
-                    }
+                if !found.iter().any(|(w, _)| *w == word)
+                    && within_one_edit(word, term)
+                    && let Some((key, _)) = self.words.get_key_value(word)
+                {
+                    found.push((key.as_str(), true));
                 }
             }
         }
