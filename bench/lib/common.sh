@@ -252,6 +252,7 @@ start_server() {
     log "starting the server on $BASE_URL ($BACKEND)"
     (emporium_exec serve --bind 127.0.0.1 --port "$PORT") >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
+    local started=$SECONDS
     local deadline=$((SECONDS + ${BENCH_START_TIMEOUT:-60}))
     while ((SECONDS < deadline)); do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -263,8 +264,17 @@ start_server() {
             # The memory figures read /proc/$SERVER_PID: it must be the server itself.
             [[ "$(readlink "/proc/$SERVER_PID/exe" 2>/dev/null)" == "$(readlink -f "$EMPORIUM_BIN")" ]] ||
                 die "pid $SERVER_PID is not the emporium binary; cannot measure its memory"
-            log "server is up (pid $SERVER_PID)"
-            return 0
+            log "server is up (pid $SERVER_PID) after $((SECONDS - started))s"
+            # /ready waits for the catalog to be in memory.
+            while ((SECONDS < deadline)); do
+                if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/ready" 2>/dev/null; then
+                    READY_SECONDS=$((SECONDS - started))
+                    log "server is ready (catalog loaded) ${READY_SECONDS}s after start"
+                    return 0
+                fi
+                sleep 0.1
+            done
+            die "the server did not become ready ($BASE_URL/ready) within ${BENCH_START_TIMEOUT:-60}s"
         fi
         sleep 0.2
     done

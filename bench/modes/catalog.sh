@@ -2,14 +2,24 @@
 # Mode `catalog`: read-only catalog endpoints on a seeded shop.
 # Sourced by bench/run; uses the helpers of bench/lib/common.sh.
 
-# name|path template ({id}, {slug}, {word} are filled in from the API).
-# The order matters: health first, as the floor the others are compared to.
+# name|path template ({id}, {slug}, {word} are filled in from the API), or
+# name|@file: each request a random line of that file of bench/lib/catalog_urls.py
+# (varied URLs, the headline). The order matters: health first, as the floor
+# the others are compared to. The `_hot` ones drive one URL, which the
+# 1-second response cache answers: a labelled reference, not real traffic.
 CATALOG_ENDPOINTS=(
     "health|/health"
-    "product_by_id|/api/v1/products/{id}"
-    "list|/api/v1/products?limit=20"
-    "search|/api/v1/products?search={word}&limit=20"
-    "filtered|/api/v1/products?category={slug}&minPrice=10&maxPrice=500&sort=price&limit=20"
+    "health_lua|@health"
+    "browse|@browse"
+    "product_by_id|@product"
+    "list|@list"
+    "filtered|@filtered"
+    "search|@search"
+    "search_filtered|@search_filtered"
+    "product_by_id_hot|/api/v1/products/{id}"
+    "list_hot|/api/v1/products?limit=20"
+    "search_hot|/api/v1/products?search={word}&limit=20"
+    "filtered_hot|/api/v1/products?category={slug}&minPrice=10&maxPrice=500&sort=price&limit=20"
 )
 
 mode_catalog() {
@@ -60,7 +70,12 @@ mode_catalog() {
         ids=$(python3 "$BENCH_DIR/lib/catalog_ids.py" "$BASE_URL") || die "could not find ids to put in the URLs"
         { read -r product_id; read -r slug; read -r word; } <<<"$ids"
         log "using product $product_id, category '$slug', search word '$word'"
+        python3 "$BENCH_DIR/lib/catalog_urls.py" "$BASE_URL" "$WORK_DIR/urls" ||
+            die "could not read the catalog to make varied URLs"
     fi
+    mkdir -p "$WORK_DIR/urls"
+    echo /health >"$WORK_DIR/urls/health.txt"
+    export WRK_JSON_LUA="$BENCH_DIR/lib/wrk-json.lua"
 
     local path names=()
     for entry in "${selected[@]}"; do
@@ -69,15 +84,48 @@ mode_catalog() {
         path=${path//\{id\}/$product_id}
         path=${path//\{slug\}/$slug}
         path=${path//\{word\}/$word}
-        precheck "$name" "$path"
-        warn_if_empty "$name" "$WORK_DIR/precheck-$name.body"
         background_cpu # before each run and after the last: is the machine ours?
-        load_run "$name" "$path"
+        if [[ "$path" == @* ]]; then
+            export WRK_URLS="$WORK_DIR/urls/${path#@}.txt"
+            precheck "$name" "$(head -n 1 "$WRK_URLS")"
+            load_run "$name" "/" "$BENCH_DIR/lib/wrk-urls.lua" "random lines of urls/${path#@}.txt"
+        else
+            precheck "$name" "$path"
+            warn_if_empty "$name" "$WORK_DIR/precheck-$name.body"
+            load_run "$name" "$path"
+        fi
         names+=("$name")
     done
 
+    # The floor's floor: a bare axum app (crates/server/examples/bare_axum.rs)
+    # answering 300 static bytes, in the same run. BENCH_FLOOR=0 skips it.
+    if [[ "${BENCH_FLOOR:-1}" != 0 && " ${names[*]} " == *" health "* ]]; then
+        local bare_bin
+        bare_bin=$(dirname "$EMPORIUM_BIN")/examples/bare_axum
+        if [[ ! -x "$bare_bin" && -z "${BENCH_NO_BUILD_FLOOR:-}" ]]; then
+            (cd "$ROOT" && CARGO_TARGET_DIR="$(dirname "$(dirname "$EMPORIUM_BIN")")" \
+                cargo build --release --locked -p emporium --example bare_axum) >&2 || true
+        fi
+        if [[ -x "$bare_bin" ]]; then
+            local bare_port=$((PORT + 1)) saved_url=$BASE_URL
+            "$bare_bin" "$bare_port" &
+            local bare_pid=$!
+            sleep 0.5
+            BASE_URL="http://127.0.0.1:$bare_port"
+            background_cpu
+            load_run bare_axum /
+            names+=(bare_axum)
+            BASE_URL=$saved_url
+            kill "$bare_pid" 2>/dev/null || true
+            wait "$bare_pid" 2>/dev/null || true
+        else
+            log "no bare_axum example binary: skipping the floor comparison"
+        fi
+    fi
+
     background_cpu
     write_report catalog "${names[@]}"
+    [[ -z "${READY_SECONDS:-}" ]] || log "start-up to ready (catalog in memory): ${READY_SECONDS}s"
 }
 
 # A list endpoint that answers 200 with no rows would be benchmarked doing

@@ -41,12 +41,30 @@ mode_checkout() {
         --stock "$stock" --scarce "$scarce" --scarce-stock "$scarce_stock") ||
         die "could not prepare the products to buy"
 
+    # Mixed (bench/run mixed): shop-front browsing on varied URLs runs beside
+    # the buyers, on as many connections again, while stock changes.
+    local browse_pid=""
+    if [[ "${BENCH_MIXED:-0}" == 1 ]]; then
+        python3 "$BENCH_DIR/lib/catalog_urls.py" "$BASE_URL" "$WORK_DIR/urls" ||
+            die "could not read the catalog to make varied URLs"
+        mkdir -p "$WORK_DIR/results"
+        log "browse: random lines of urls/browse.txt beside the buyers (${CONNECTIONS} connections, ${DURATION_S}s)"
+        WRK_URLS="$WORK_DIR/urls/browse.txt" WRK_JSON_LUA="$BENCH_DIR/lib/wrk-json.lua" \
+            WRK_JSON_OUT="$WORK_DIR/results/browse.json.wrk" \
+            wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration "${DURATION_S}s" --timeout 5s \
+            --script "$BENCH_DIR/lib/wrk-urls.lua" "$BASE_URL/" >"$WORK_DIR/results/browse.wrk.txt" 2>&1 &
+        browse_pid=$!
+    fi
     background_cpu # before the run and after it: is the machine ours?
     local cpu_before cpu_after
     cpu_before=$(cpu_snapshot)
     CHECKOUT_PRODUCTS=$ids load_run checkout / "$BENCH_DIR/lib/wrk-checkout.lua" \
         "cart (2 products) + order, per buyer, repeatedly"
     cpu_after=$(cpu_snapshot)
+    if [[ -n "$browse_pid" ]]; then
+        wait "$browse_pid" || die "browse: wrk failed: $(tail -n 5 "$WORK_DIR/results/browse.wrk.txt")"
+        load_run health /health
+    fi
 
     local db_arg=(--sqlite "$DATA_DIR/emporium.db")
     [[ -z "$BENCH_DATABASE_URL" ]] || db_arg=(--postgres "$BENCH_DATABASE_URL")
@@ -66,6 +84,19 @@ mode_checkout() {
         --load-tool "$(load_tool_version)" \
         --git-rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" ||
         die "could not write the report"
+
+    if [[ -n "$browse_pid" ]]; then
+        python3 - "$WORK_DIR/results/browse.json.wrk" "$WORK_DIR/results/health.json" <<'PY'
+import json, sys
+b, h = (json.load(open(p)) for p in sys.argv[1:3])
+rps = lambda w: w["requests"] / (w["duration_us"] / 1e6)
+e = b["errors"]
+errors = int(e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"])
+print(f"browse beside checkout: {rps(b):.0f} req/s, p50 {b['latency_us']['p50'] / 1000:.2f} ms, "
+      f"p99 {b['latency_us']['p99'] / 1000:.2f} ms, errors {errors}; /health alone after: {rps(h):.0f} req/s; "
+      f"ratio {rps(b) / rps(h):.3f} (target >= 0.2)")
+PY
+    fi
 
     # Selling what the shop does not have is a bug, not a slow run: exit 1.
     python3 - "$WORK_DIR/results/integrity.json" <<'PY' || die "stock integrity check failed: see 'oversold' / 'integrity' above"

@@ -19,19 +19,75 @@ pub struct Envelope<T> {
 }
 
 /// Where a page sits in the whole list.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     pub page: u32,
     pub limit: u32,
     pub total: u64,
     pub total_pages: u64,
+    /// Product listings only: how the whole match spreads over categories
+    /// and price bands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
 }
 
 impl ListMeta {
     pub fn new(page: Page, total: u64) -> Self {
-        Self { page: page.page(), limit: page.limit(), total, total_pages: page.total_pages(total) }
+        Self { page: page.page(), limit: page.limit(), total, total_pages: page.total_pages(total), facets: None }
     }
+
+    pub fn with_facets(mut self, facets: &emporium_service::read_model::ProductFacets) -> Self {
+        self.facets = Some(Facets {
+            categories: facets
+                .categories
+                .iter()
+                .map(|(c, count)| CategoryFacet {
+                    id: c.id.to_string(),
+                    slug: c.slug.clone(),
+                    name: c.name.clone(),
+                    count: *count,
+                })
+                .collect(),
+            price_bands: facets
+                .price_bands
+                .iter()
+                .map(|(from, below, count)| PriceBandFacet {
+                    min: from.to_major_f64(),
+                    max: below.map(|b| b.to_major_f64()),
+                    count: *count,
+                })
+                .collect(),
+        });
+        self
+    }
+}
+
+/// Product counts of a listing's whole match, for filter sidebars.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Facets {
+    /// Categories holding matches (each its own products), by name.
+    pub categories: Vec<CategoryFacet>,
+    /// Selling-price bands holding matches, cheapest first.
+    pub price_bands: Vec<PriceBandFacet>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CategoryFacet {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub count: u64,
+}
+
+/// Prices from `min` up to, not including, `max` (none: no upper bound).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceBandFacet {
+    pub min: f64,
+    pub max: Option<f64>,
+    pub count: u64,
 }
 
 /// A success response: the envelope with its HTTP status.

@@ -185,6 +185,9 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, metrics_listener, router, store, services, mail, config } = self;
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
+        // Loads the catalog into memory (`/ready` waits for it), then follows
+        // the other servers' changes.
+        let catalog_follower = tokio::spawn(services.catalog.read_model().follow(sweep_stopped.clone()));
         let sweeper = tokio::spawn(sweep(services.clone(), config.clone(), sweep_stopped.clone()));
         let reconciler = tokio::spawn(reconcile(services, config.clone(), sweep_stopped.clone()));
         let mailer = tokio::spawn(mail.run(sweep_stopped));
@@ -217,6 +220,7 @@ impl Application {
         }
         let _ = sweep_stop.send(true);
         let _ = sweeper.await;
+        let _ = catalog_follower.await;
         let _ = reconciler.await;
         // A batch being sent is finished, within the shutdown timeout; a send
         // cut short is retried (same Message-ID) once its lease ends.

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::admin::require_admin;
 use crate::read_cache::CatalogCache;
+use crate::read_model::{ProductListing, ReadModel};
 use crate::{Principal, RequestContext};
 
 /// A category as a client asked for it, before the parent is looked up.
@@ -39,6 +40,8 @@ pub struct CategoryPatch {
 pub struct Catalog {
     store: Arc<dyn Store>,
     cache: Arc<CatalogCache>,
+    /// What every read is answered from; writes go to the store.
+    model: Arc<ReadModel>,
 }
 
 fn version_conflict(current: i64, sent: i64) -> Error {
@@ -49,27 +52,49 @@ fn version_conflict(current: i64, sent: i64) -> Error {
 
 impl Catalog {
     pub fn new(store: Arc<dyn Store>, cache: Arc<CatalogCache>) -> Self {
-        Self { store, cache }
+        let model = Arc::new(ReadModel::new(store.clone(), cache.clone()));
+        Self { store, cache, model }
+    }
+
+    /// The in-memory catalog this service reads from (for the server to keep
+    /// it following other servers' changes, and for orders to apply theirs).
+    pub fn read_model(&self) -> Arc<ReadModel> {
+        self.model.clone()
+    }
+
+    /// Whether the catalog is in memory yet (`/ready` waits for it).
+    pub fn is_loaded(&self) -> bool {
+        self.model.is_loaded()
     }
 
     pub async fn categories(&self) -> Result<Arc<Vec<CategoryRecord>>> {
-        let store = self.store.clone();
-        self.cache
-            .categories
-            .get_or_load(String::new(), async move { Ok(Arc::new(store.list_categories().await?)) })
-            .await
+        self.model.categories().await
     }
 
     /// `None` when there is no such category.
     pub async fn find_category(&self, key: &CategoryKey) -> Result<Option<CategoryRecord>> {
+        self.model.category(key).await
+    }
+
+    pub async fn category(&self, key: &CategoryKey) -> Result<CategoryRecord> {
+        self.find_category(key).await?.ok_or_else(|| Error::NotFound("Category not found".into()))
+    }
+
+    /// The category as the database has it now: what a write decides on.
+    async fn stored_category(&self, key: &CategoryKey) -> Result<Option<CategoryRecord>> {
         Ok(match key {
             CategoryKey::Id(id) => self.store.category_by_id(*id).await?,
             CategoryKey::Slug(slug) => self.store.category_by_slug(slug).await?,
         })
     }
 
-    pub async fn category(&self, key: &CategoryKey) -> Result<CategoryRecord> {
-        self.find_category(key).await?.ok_or_else(|| Error::NotFound("Category not found".into()))
+    /// This server's write committed: show it before answering. The write
+    /// stands even if the read model cannot follow just now (it catches up
+    /// on its next sync), so that is logged, not returned.
+    async fn changed(&self) {
+        if let Err(error) = self.model.sync().await {
+            tracing::warn!(%error, "the catalog read model could not apply a change yet");
+        }
     }
 
     /// Resolves a parent: it must exist, and be top-level (one level of nesting).
@@ -79,7 +104,7 @@ impl Catalog {
         // A well-formed request the catalog's current state cannot serve: 409,
         // never 404, which would say the category being written is missing.
         let parent = self
-            .find_category(key)
+            .stored_category(key)
             .await?
             .ok_or_else(|| Error::Conflict("The parent category does not exist".into()))?;
         if Some(parent.id) == child {
@@ -118,7 +143,7 @@ impl Catalog {
             StoreError::ForeignKeyViolation => Error::Conflict("The parent category does not exist".into()),
             other => other.into(),
         })?;
-        self.cache.invalidate();
+        self.changed().await;
         Ok(record)
     }
 
@@ -131,7 +156,7 @@ impl Catalog {
         ctx: &RequestContext,
     ) -> Result<CategoryRecord> {
         require_admin(principal)?;
-        let current = self.category(key).await?;
+        let current = self.stored_category(key).await?.ok_or_else(|| Error::NotFound("Category not found".into()))?;
         if let Some(sent) = expected_version
             && sent != current.version
         {
@@ -171,14 +196,14 @@ impl Catalog {
                 },
             )?;
         let record = updated.ok_or_else(|| version_conflict(current.version + 1, current.version))?;
-        self.cache.invalidate();
+        self.changed().await;
         Ok(record)
     }
 
     /// A category that still holds products or sub-categories is kept (409).
     pub async fn delete_category(&self, principal: &Principal, key: &CategoryKey, ctx: &RequestContext) -> Result<()> {
         require_admin(principal)?;
-        let category = self.category(key).await?;
+        let category = self.stored_category(key).await?.ok_or_else(|| Error::NotFound("Category not found".into()))?;
         let entry = ctx.audit(
             Some(principal.user_id),
             "category.deleted",
@@ -195,7 +220,7 @@ impl Catalog {
                 return Err(Error::Conflict("The category still has sub-categories; move or delete them first".into()));
             }
         }
-        self.cache.invalidate();
+        self.changed().await;
         Ok(())
     }
 
@@ -206,48 +231,51 @@ impl Catalog {
         filter: ProductFilter,
         page: Page,
     ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
-        let key = format!("{category:?}|{filter:?}|{page:?}");
-        let (catalog, category) = (self.clone(), category.cloned());
-        self.cache
-            .listings
-            .get_or_load(key, async move {
-                let mut filter = filter;
-                if let Some(key) = category {
-                    match catalog.find_category(&key).await? {
-                        Some(c) => filter.category = Some(c.id),
-                        None => return Ok(Arc::new((Vec::new(), 0))),
-                    }
-                }
-                Ok(Arc::new(catalog.store.list_products(&filter, page).await?))
-            })
-            .await
+        let listing = self.product_listing(category, filter, page).await?;
+        Ok(Arc::new((listing.products, listing.total)))
     }
 
     /// The products of one category (and its sub-categories); 404 if it does not exist.
     pub async fn category_products(
         &self,
         key: &CategoryKey,
-        mut filter: ProductFilter,
+        filter: ProductFilter,
         page: Page,
     ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
-        filter.category = Some(self.category(key).await?.id);
-        let cache_key = format!("in|{filter:?}|{page:?}");
-        let store = self.store.clone();
-        self.cache
-            .listings
-            .get_or_load(cache_key, async move { Ok(Arc::new(store.list_products(&filter, page).await?)) })
-            .await
+        let listing = self.category_product_listing(key, filter, page).await?;
+        Ok(Arc::new((listing.products, listing.total)))
     }
 
-    /// A product as the storefront shows it (possibly from the read cache).
+    /// [`Catalog::products`], with the facets of the whole match.
+    pub async fn product_listing(
+        &self,
+        category: Option<&CategoryKey>,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<ProductListing> {
+        if let Some(key) = category {
+            match self.model.category_id(key).await? {
+                Some(id) => filter.category = Some(id),
+                None => return Ok(ProductListing::default()),
+            }
+        }
+        self.model.products(&filter, page).await
+    }
+
+    /// [`Catalog::category_products`], with the facets of the whole match.
+    pub async fn category_product_listing(
+        &self,
+        key: &CategoryKey,
+        mut filter: ProductFilter,
+        page: Page,
+    ) -> Result<ProductListing> {
+        filter.category = Some(self.category(key).await?.id);
+        self.model.products(&filter, page).await
+    }
+
+    /// A product as the storefront shows it (from the read model).
     pub async fn product(&self, id: ProductId) -> Result<Arc<ProductRecord>> {
-        let store = self.store.clone();
-        let found = self
-            .cache
-            .products
-            .get_or_load(id.get(), async move { Ok(store.product(id).await?.map(Arc::new)) })
-            .await?;
-        found.ok_or_else(|| Error::NotFound("Product not found".into()))
+        self.model.product(id).await
     }
 
     /// A rendered catalog response, from the read cache when it is fresh.
@@ -290,11 +318,13 @@ impl Catalog {
             Some(("product", String::new())),
             json!({ "price": draft.price.to_string(), "discount": draft.discount.to_f64(), "stock": draft.stock }),
         );
-        self.store
+        let record = self
+            .store
             .insert_product(&draft, Some(principal.user_id), Timestamp::now(), &entry)
             .await
-            .map_err(Self::product_write_error)
-            .inspect(|_| self.cache.invalidate())
+            .map_err(Self::product_write_error)?;
+        self.changed().await;
+        Ok(record)
     }
 
     /// Applies a partial update to the product as it is when the update runs
@@ -338,7 +368,7 @@ impl Catalog {
         let updated =
             self.store.update_product(id, Timestamp::now(), &change).await.map_err(Self::product_write_error)?;
         let record = updated.ok_or_else(|| Error::NotFound("Product not found".into()))??;
-        self.cache.invalidate();
+        self.changed().await;
         Ok(record)
     }
 
@@ -419,7 +449,7 @@ impl Catalog {
             import.updates.push((current.id, current.version, after, audit));
         }
         let outcome = self.store.import_products(&import, Timestamp::now()).await.map_err(Self::product_write_error);
-        self.cache.invalidate();
+        self.changed().await;
         match outcome? {
             emporium_store::ImportOutcome::Applied { created, updated } => Ok((created, updated)),
             emporium_store::ImportOutcome::Stale(id) => Err(Error::Conflict(format!(
@@ -432,7 +462,7 @@ impl Catalog {
         require_admin(principal)?;
         let entry = ctx.audit(Some(principal.user_id), "product.deleted", Some(("product", id.to_string())), json!({}));
         if self.store.delete_product(id, Timestamp::now(), &entry).await? {
-            self.cache.invalidate();
+            self.changed().await;
             Ok(())
         } else {
             Err(Error::NotFound("Product not found".into()))

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod passwords;
 pub mod payments;
 pub mod read_cache;
+pub mod read_model;
 pub mod secret;
 pub mod sign_in;
 pub mod tokens;
@@ -98,7 +99,7 @@ impl Services {
         let cache = Arc::new(read_cache::CatalogCache::new(catalog_cache_ttl));
         let catalog = Catalog::new(store.clone(), cache.clone());
         let carts = Carts::new(store.clone());
-        let orders = Orders::new(store.clone(), currency, cache, mail_queued.clone(), order_tokens);
+        let orders = Orders::new(store.clone(), currency, catalog.read_model(), mail_queued.clone(), order_tokens);
         let outbox = Outbox::new(store.clone(), mail_queued);
         let payments = Payments::new(store.clone(), orders.clone(), Vec::new(), payments::PaymentSettings::default());
         Self { store, accounts, admin, catalog, carts, orders, outbox, payments }

@@ -17,7 +17,7 @@ use emporium_store::{
 use serde_json::json;
 
 use crate::carts::CartHandle;
-use crate::read_cache::CatalogCache;
+use crate::read_model::ReadModel;
 use crate::{Principal, RequestContext, tokens};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -62,8 +62,9 @@ pub struct Placed {
 pub struct Orders {
     store: Arc<dyn Store>,
     currency: String,
-    /// Orders change stock, which the catalog cache shows.
-    catalog_cache: Arc<CatalogCache>,
+    /// Orders change stock, which the catalog read model shows: each one is
+    /// applied there before the order is answered.
+    catalog: Arc<ReadModel>,
     /// Every order event queues a mail (in the store); this wakes the sender.
     mail_queued: Arc<tokio::sync::Notify>,
     /// Derives a keyed guest order's access token (see `Orders::replay`).
@@ -113,11 +114,11 @@ impl Orders {
     pub fn new(
         store: Arc<dyn Store>,
         currency: String,
-        catalog_cache: Arc<CatalogCache>,
+        catalog: Arc<ReadModel>,
         mail_queued: Arc<tokio::sync::Notify>,
         order_tokens: tokens::OrderTokenKey,
     ) -> Self {
-        Self { store, currency, catalog_cache, mail_queued, order_tokens }
+        Self { store, currency, catalog, mail_queued, order_tokens }
     }
 
     /// The store's one currency (ISO 4217).
@@ -262,7 +263,7 @@ impl Orders {
             };
             match outcome {
                 PlaceOutcome::Placed(order) => {
-                    self.catalog_cache.invalidate();
+                    self.stock_changed().await;
                     self.mail_queued.notify_one();
                     return Ok(Placed { order: *order, replayed: false, access_token });
                 }
@@ -468,7 +469,7 @@ impl Orders {
             match self.store.change_order_status(id, &change).await? {
                 StatusOutcome::Changed(order) => {
                     if change.restock {
-                        self.catalog_cache.invalidate();
+                        self.stock_changed().await;
                     }
                     self.mail_queued.notify_one();
                     return Ok(*order);
@@ -532,7 +533,7 @@ impl Orders {
             ),
         };
         if let StatusOutcome::Changed(_) = self.store.change_order_status(id, &change).await? {
-            self.catalog_cache.invalidate();
+            self.stock_changed().await;
             self.mail_queued.notify_one();
             return Ok(true);
         }
@@ -540,8 +541,10 @@ impl Orders {
     }
 
     /// The stock an order holds changed outside this service (a payment revived it).
-    pub(crate) fn stock_changed(&self) {
-        self.catalog_cache.invalidate();
+    pub(crate) async fn stock_changed(&self) {
+        if let Err(error) = self.catalog.sync().await {
+            tracing::warn!(%error, "the catalog read model could not apply a stock change yet");
+        }
     }
 
     /// An order event was written outside this service (a payment applied),

@@ -342,7 +342,7 @@ impl Payments {
         match outcome.effect {
             Effect::OrderPaid => tracing::info!(order = %outcome.order.id, payment = %payment.id, "order paid"),
             Effect::OrderRevived => {
-                self.orders.stock_changed();
+                self.orders.stock_changed().await;
                 tracing::warn!(order = %outcome.order.id, payment = %payment.id, "payment arrived for a cancelled order; its stock was taken again and it is paid");
             }
             Effect::ReviewNeeded => {
@@ -657,7 +657,7 @@ impl Payments {
         let order = match self.store.change_order_status(id, &change).await? {
             StatusOutcome::Changed(order) => {
                 if restock {
-                    self.orders.stock_changed();
+                    self.orders.stock_changed().await;
                 }
                 self.orders.event_recorded();
                 *order

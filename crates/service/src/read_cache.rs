@@ -88,12 +88,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
-/// The catalog's cached reads and the switch that drops them.
+/// The catalog's rendered responses and the switch that drops them. The
+/// records themselves are in the read model (crate::read_model), always
+/// current; this keeps the JSON of popular URLs for up to `ttl`.
 pub struct CatalogCache {
     generation: Arc<AtomicU64>,
-    pub products: TtlCache<i64, Option<Arc<emporium_store::ProductRecord>>>,
-    pub listings: TtlCache<String, Arc<(Vec<emporium_store::ProductRecord>, u64)>>,
-    pub categories: TtlCache<String, Arc<Vec<emporium_store::CategoryRecord>>>,
     /// Whole rendered responses of public catalog reads, keyed by request.
     pub pages: TtlCache<String, Arc<Vec<u8>>>,
 }
@@ -101,13 +100,7 @@ pub struct CatalogCache {
 impl CatalogCache {
     pub fn new(ttl: Duration) -> Self {
         let generation = Arc::new(AtomicU64::new(0));
-        Self {
-            products: TtlCache::new(20_000, ttl, generation.clone()),
-            listings: TtlCache::new(5_000, ttl, generation.clone()),
-            categories: TtlCache::new(100, ttl, generation.clone()),
-            pages: TtlCache::new(5_000, ttl, generation.clone()),
-            generation,
-        }
+        Self { pages: TtlCache::new(5_000, ttl, generation.clone()), generation }
     }
 
     /// Something in the catalog (or its stock) changed: forget everything.
@@ -123,11 +116,11 @@ mod tests {
     #[tokio::test]
     async fn serves_cached_until_invalidated() {
         let cache = CatalogCache::new(Duration::from_secs(60));
-        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
-        assert_eq!(cache.listings.get_or_load("k".into(), load(1)).await.unwrap().1, 1);
-        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1, "cached");
+        let load = |n: u8| async move { Ok(Arc::new(vec![n])) };
+        assert_eq!(cache.pages.get_or_load("k".into(), load(1)).await.unwrap()[0], 1);
+        assert_eq!(cache.pages.get_or_load("k".into(), load(2)).await.unwrap()[0], 1, "cached");
         cache.invalidate();
-        assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3, "reloaded after a write");
+        assert_eq!(cache.pages.get_or_load("k".into(), load(3)).await.unwrap()[0], 3, "reloaded after a write");
     }
 
     #[tokio::test]
@@ -135,24 +128,24 @@ mod tests {
         // The cache reads the wall clock, so the windows are wide enough that
         // a loaded machine's scheduling delays (tens of ms) cannot cross them.
         let cache = CatalogCache::new(Duration::from_millis(400));
-        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
-        cache.listings.get_or_load("k".into(), load(1)).await.unwrap();
+        let load = |n: u8| async move { Ok(Arc::new(vec![n])) };
+        cache.pages.get_or_load("k".into(), load(1)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(450)).await;
         // The first request after expiry claims the reload...
-        let entry = cache.listings.entries.get("k").unwrap();
+        let entry = cache.pages.entries.get("k").unwrap();
         assert!(entry.refreshing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok());
         // ...so a second one is served the previous value instead of loading.
-        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 1);
+        assert_eq!(cache.pages.get_or_load("k".into(), load(2)).await.unwrap()[0], 1);
         // Once it is much older than the TTL, it is never served.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(cache.listings.get_or_load("k".into(), load(3)).await.unwrap().1, 3);
+        assert_eq!(cache.pages.get_or_load("k".into(), load(3)).await.unwrap()[0], 3);
     }
 
     #[tokio::test]
     async fn zero_ttl_never_caches() {
         let cache = CatalogCache::new(Duration::ZERO);
-        let load = |n: u64| async move { Ok(Arc::new((Vec::new(), n))) };
-        cache.listings.get_or_load("k".into(), load(1)).await.unwrap();
-        assert_eq!(cache.listings.get_or_load("k".into(), load(2)).await.unwrap().1, 2);
+        let load = |n: u8| async move { Ok(Arc::new(vec![n])) };
+        cache.pages.get_or_load("k".into(), load(1)).await.unwrap();
+        assert_eq!(cache.pages.get_or_load("k".into(), load(2)).await.unwrap()[0], 2);
     }
 }

@@ -31,8 +31,6 @@ mod checkout;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use emporium_domain::catalog::SearchQuery;
-use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
@@ -104,6 +102,13 @@ type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
 
 impl PostgresStore {
+    /// `LISTEN` on the channel the change-feed trigger notifies on commit
+    /// (migration 0009), on a connection of its own.
+    async fn catalog_listener(&self) -> StoreResult<Option<Box<dyn emporium_store::CatalogWakeups>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CATALOG_CHANNEL).await?;
+        Ok(Some(Box::new(CatalogListener(listener))))
+    }
     fn reader(&self) -> &PgPool {
         &self.pool
     }
@@ -151,29 +156,15 @@ const LOCK_PRODUCT_ROW: &str = " FOR UPDATE OF p";
 /// Locks the category, so no product is filed under it while it is checked.
 const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1 FOR UPDATE";
 
-/// A `tsvector` column, kept by a trigger, with a GIN index; name is weight A,
-/// keywords B, description D, so name matches rank highest.
-struct FullTextSearch;
+/// The channel migration 0009's trigger notifies when the catalog changes.
+const CATALOG_CHANNEL: &str = "emporium_catalog";
 
-impl FullText for FullTextSearch {
-    fn join(&self) -> &'static str {
-        ""
-    }
-    fn condition(&self, n: usize) -> String {
-        format!("p.search_vector @@ to_tsquery('simple', ${n})")
-    }
-    fn rank_ascending(&self, n: usize) -> String {
-        format!("-ts_rank(p.search_vector, to_tsquery('simple', ${n}))")
-    }
-    fn query_text(&self, query: &SearchQuery) -> String {
-        // Terms are runs of letters and digits, so they carry no tsquery
-        // operators; all must match, the last as a prefix.
-        let terms = query.terms();
-        terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| if i + 1 == terms.len() { format!("{t}:*") } else { t.clone() })
-            .collect::<Vec<_>>()
-            .join(" & ")
+struct CatalogListener(sqlx::postgres::PgListener);
+
+#[async_trait]
+impl emporium_store::CatalogWakeups for CatalogListener {
+    async fn next(&mut self) -> StoreResult<()> {
+        self.0.recv().await?;
+        Ok(())
     }
 }

@@ -37,8 +37,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use emporium_domain::catalog::SearchQuery;
-use emporium_store::sql::catalog::FullText;
 use emporium_store::{Store, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
@@ -113,6 +111,11 @@ type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
 
 impl SqliteStore {
+    /// SQLite has no cross-process signal: one server owns the file, and its
+    /// own writes are applied as they commit.
+    async fn catalog_listener(&self) -> StoreResult<Option<Box<dyn emporium_store::CatalogWakeups>>> {
+        Ok(None)
+    }
     fn reader(&self) -> &SqlitePool {
         &self.read
     }
@@ -153,32 +156,6 @@ const LOCK_PRODUCT_ROW: &str = "";
 
 /// The single writer serialises this check too.
 const SELECT_CATEGORY_FOR_REMOVAL: &str = "SELECT id FROM categories WHERE id = $1";
-
-/// FTS5: a join on the external-content index, bm25 with name weighted most.
-struct FullTextSearch;
-
-impl FullText for FullTextSearch {
-    fn join(&self) -> &'static str {
-        " JOIN products_fts ON products_fts.rowid = p.id"
-    }
-    fn condition(&self, n: usize) -> String {
-        format!("products_fts MATCH ${n}")
-    }
-    fn rank_ascending(&self, _n: usize) -> String {
-        // bm25 is negative, more negative for better matches.
-        "bm25(products_fts, 10.0, 4.0, 1.0)".into()
-    }
-    fn query_text(&self, query: &SearchQuery) -> String {
-        // Each term is quoted (so it is a plain string to FTS5); the last is a prefix.
-        let terms = query.terms();
-        terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| if i + 1 == terms.len() { format!("\"{t}\"*") } else { format!("\"{t}\"") })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
 
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))

@@ -2,14 +2,13 @@
 // its own concrete sqlx types (`Backend`, `Db`, `Conn`; see that crate's lib.rs).
 
 use async_trait::async_trait;
-use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter};
+use emporium_domain::catalog::{CategoryDraft, ProductDraft};
 use emporium_domain::ids::{CategoryId, ProductId, UserId};
-use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 use emporium_store::rows::{CategoryRow, ProductRow};
-use emporium_store::sql::catalog::{self as sql, Arg, ProductValues};
+use emporium_store::sql::catalog::{self as sql, ProductValues};
 use emporium_store::{
-    CatalogStore, CategoryRecord, CategoryRemoval, ImportOutcome, NewAuditEntry, ProductChange, ProductImport, ProductRecord, StoreResult,
+    CatalogChange, CatalogStore, CatalogWakeups, CategoryRecord, CategoryRemoval, ImportOutcome, NewAuditEntry, ProductChange, ProductImport, ProductRecord, StoreResult,
 };
 use sqlx::QueryBuilder;
 
@@ -190,6 +189,10 @@ impl CatalogStore for Backend {
             inserted += builder.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
+        // A bulk load changes the table's statistics: without fresh ones
+        // PostgreSQL plans the queries that stay on SQL (orders, carts) as if
+        // the table were empty.
+        sqlx::query("ANALYZE products").execute(self.writer()).await?;
         Ok(inserted)
     }
 
@@ -280,25 +283,69 @@ impl CatalogStore for Backend {
         Ok(ImportOutcome::Applied { created: import.creates.len() as u64, updated: import.updates.len() as u64 })
     }
 
-    async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)> {
-        let listing = sql::product_listing(filter, page, &crate::FullTextSearch);
-        if listing.matches_nothing {
-            return Ok((Vec::new(), 0));
+    async fn live_products(&self) -> StoreResult<Vec<ProductRecord>> {
+        let rows: Vec<ProductRow> = sqlx::query_as(sql::SELECT_LIVE_PRODUCTS).fetch_all(self.reader()).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn live_products_by_id(&self, ids: &[ProductId]) -> StoreResult<Vec<ProductRecord>> {
+        let mut products = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut builder: QueryBuilder<Db> =
+                QueryBuilder::new(format!("{} WHERE p.deleted_at IS NULL AND p.id IN (", sql::PRODUCT_SELECT));
+            let mut list = builder.separated(", ");
+            for id in chunk {
+                list.push_bind(id.get());
+            }
+            builder.push(")");
+            let rows: Vec<ProductRow> = builder.build_query_as().fetch_all(self.reader()).await?;
+            for row in rows {
+                products.push(row.try_into()?);
+            }
         }
-        let mut conn = self.reader().acquire().await?;
-        let mut count = sqlx::query_scalar::<_, i64>(&listing.count);
-        let mut select = sqlx::query_as::<_, ProductRow>(&listing.select);
-        for arg in &listing.args {
-            (count, select) = match arg {
-                Arg::Int(v) => (count.bind(*v), select.bind(*v)),
-                Arg::Text(v) => (count.bind(v.as_str()), select.bind(v.as_str())),
-                Arg::Bool(v) => (count.bind(*v), select.bind(*v)),
-            };
+        Ok(products)
+    }
+
+    async fn catalog_change_bounds(&self) -> StoreResult<(i64, i64)> {
+        Ok(sqlx::query_as(sql::CATALOG_CHANGE_BOUNDS).fetch_one(self.reader()).await?)
+    }
+
+    async fn catalog_changes(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<CatalogChange>> {
+        let mut builder: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT seq, product_id, category_id FROM catalog_changes WHERE seq > ");
+        builder.push_bind(after);
+        builder.push(" ORDER BY seq LIMIT ");
+        builder.push_bind(i64::from(limit));
+        let mut rows: Vec<(i64, Option<i64>, Option<i64>)> = builder.build_query_as().fetch_all(self.reader()).await?;
+        if !also.is_empty() {
+            let mut builder: QueryBuilder<Db> =
+                QueryBuilder::new("SELECT seq, product_id, category_id FROM catalog_changes WHERE seq IN (");
+            let mut list = builder.separated(", ");
+            for seq in also.iter().take(1000) {
+                list.push_bind(*seq);
+            }
+            builder.push(")");
+            let late: Vec<(i64, Option<i64>, Option<i64>)> = builder.build_query_as().fetch_all(self.reader()).await?;
+            rows.extend(late);
+            rows.sort_unstable_by_key(|r| r.0);
         }
-        let [limit, offset] = listing.page_args;
-        let total = count.fetch_one(&mut *conn).await?;
-        let rows = select.bind(limit).bind(offset).fetch_all(&mut *conn).await?;
-        let products = rows.into_iter().map(TryInto::try_into).collect::<StoreResult<_>>()?;
-        Ok((products, total as u64))
+        Ok(rows
+            .into_iter()
+            .map(|(seq, product, category)| CatalogChange {
+                seq,
+                product: product.map(ProductId::new),
+                category: category.map(CategoryId::new),
+            })
+            .collect())
+    }
+
+    async fn prune_catalog_changes(&self, before: Timestamp, below: i64) -> StoreResult<u64> {
+        let done =
+            sqlx::query(sql::PRUNE_CATALOG_CHANGES).bind(before.millis()).bind(below).execute(self.writer()).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn listen_catalog_changes(&self) -> StoreResult<Option<Box<dyn CatalogWakeups>>> {
+        self.catalog_listener().await
     }
 }

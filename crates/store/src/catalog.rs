@@ -1,10 +1,9 @@
 //! Categories and products.
 
 use async_trait::async_trait;
-use emporium_domain::catalog::{CategoryDraft, ProductDraft, ProductFilter};
+use emporium_domain::catalog::{CategoryDraft, ProductDraft};
 use emporium_domain::ids::{CategoryId, ProductId, UserId};
 use emporium_domain::money::Money;
-use emporium_domain::paging::Page;
 use emporium_domain::time::Timestamp;
 
 use crate::{NewAuditEntry, StoreResult};
@@ -115,7 +114,23 @@ pub trait CatalogStore {
     /// Soft-deletes: the product leaves the catalog and search, while orders
     /// and carts that mention it keep a valid reference. `false` if not live.
     async fn delete_product(&self, id: ProductId, now: Timestamp, audit: &NewAuditEntry) -> StoreResult<bool>;
-    async fn list_products(&self, filter: &ProductFilter, page: Page) -> StoreResult<(Vec<ProductRecord>, u64)>;
+
+    /// Every live product, by id: what a catalog read model starts from.
+    async fn live_products(&self) -> StoreResult<Vec<ProductRecord>>;
+    /// The live ones of these products (a deleted or unknown id is left out).
+    async fn live_products_by_id(&self, ids: &[ProductId]) -> StoreResult<Vec<ProductRecord>>;
+    /// The change feed's oldest and newest sequence numbers (both 0 when it is empty).
+    async fn catalog_change_bounds(&self) -> StoreResult<(i64, i64)>;
+    /// The changes after `after`, and those numbered in `also` (numbers seen
+    /// missing earlier: a transaction that had taken them may have committed
+    /// since), in sequence order; at most `limit` after `after`.
+    async fn catalog_changes(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<CatalogChange>>;
+    /// Forgets changes recorded before `before` and numbered below `below`; returns how many.
+    async fn prune_catalog_changes(&self, before: Timestamp, below: i64) -> StoreResult<u64>;
+    /// Wakes the caller when another server may have changed the catalog
+    /// (PostgreSQL `LISTEN`); `None` where the backend has no such signal.
+    /// Only a hint: the change feed stays the truth.
+    async fn listen_catalog_changes(&self) -> StoreResult<Option<Box<dyn CatalogWakeups>>>;
     /// The live product with this SKU, if any.
     async fn product_id_by_sku(&self, sku: &str) -> StoreResult<Option<ProductId>>;
     /// Writes a whole import in one transaction: every insert and every
@@ -143,4 +158,21 @@ pub enum ImportOutcome {
     },
     /// This product changed (or went) since the import was planned.
     Stale(ProductId),
+}
+
+/// One row of the change feed: a product or a category changed (any way,
+/// deletion included); its current state is read from its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogChange {
+    pub seq: i64,
+    pub product: Option<ProductId>,
+    pub category: Option<CategoryId>,
+}
+
+/// Notifications that the catalog changed somewhere.
+#[async_trait]
+pub trait CatalogWakeups: Send {
+    /// Waits for the next notification; an error means the connection was lost
+    /// (the caller polls the feed and listens again).
+    async fn next(&mut self) -> StoreResult<()>;
 }

@@ -19,8 +19,8 @@ pub use accounts::{
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use carts::{CartLine, CartProduct, CartStore, LineEdit, LineEditOutcome};
 pub use catalog::{
-    CatalogStore, CategoryRecord, CategoryRemoval, CategorySummary, ImportOutcome, ProductChange, ProductImport,
-    ProductRecord,
+    CatalogChange, CatalogStore, CatalogWakeups, CategoryRecord, CategoryRemoval, CategorySummary, ImportOutcome,
+    ProductChange, ProductImport, ProductRecord,
 };
 pub use error::{StoreError, StoreResult};
 pub use orders::{

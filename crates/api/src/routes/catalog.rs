@@ -95,10 +95,10 @@ listing_query!(ProductQuery {
 
 listing_query!(CategoryProductQuery {});
 
-fn products_reply(products: &[emporium_store::ProductRecord], total: u64, page: Page) -> Reply<Vec<ProductView>> {
+fn products_reply(listing: &emporium_service::read_model::ProductListing, page: Page) -> Reply<Vec<ProductView>> {
     Reply::list(
-        products.iter().map(ProductView::from).collect(),
-        ListMeta::new(page, total),
+        listing.products.iter().map(ProductView::from).collect(),
+        ListMeta::new(page, listing.total).with_facets(&listing.facets),
         "Products fetched successfully",
     )
 }
@@ -119,8 +119,8 @@ async fn list_products(
         .cached_page(key, async move {
             let category = q.category.clone().get();
             let (filter, page) = q.listing();
-            let listing = catalog.products(category.as_ref(), filter, page).await?;
-            products_reply(&listing.0, listing.1, page).to_bytes()
+            let listing = catalog.product_listing(category.as_ref(), filter, page).await?;
+            products_reply(&listing, page).to_bytes()
         })
         .await?;
     Ok(CachedJson(page))
@@ -347,8 +347,8 @@ async fn list_category_products(
         .catalog
         .cached_page(cache_key, async move {
             let (filter, page) = q.listing();
-            let listing = catalog.category_products(&key, filter, page).await?;
-            products_reply(&listing.0, listing.1, page).to_bytes()
+            let listing = catalog.category_product_listing(&key, filter, page).await?;
+            products_reply(&listing, page).to_bytes()
         })
         .await?;
     Ok(CachedJson(page))

@@ -19,6 +19,9 @@ pub async fn health() -> impl IntoResponse {
 /// The database answers.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.services.store.backend();
+    if !state.services.catalog.is_loaded() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "loading catalog", "database": backend })));
+    }
     match state.services.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": backend }))),
         Err(e) => {

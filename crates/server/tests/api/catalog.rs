@@ -20,6 +20,8 @@ crate::on_both_backends!(
     pagination_edges,
     search_ranks_name_over_keywords_over_description,
     search_matches_prefixes_and_all_words,
+    search_forgives_one_typo_in_long_words,
+    listings_count_the_whole_match_in_facets,
     hostile_input_is_refused_or_harmless,
     category_listing_includes_sub_categories,
 );
@@ -399,7 +401,10 @@ async fn pagination_edges(app: &TestApp) {
     fixture(app).await;
     let page = |query: &'static str| async move { app.get(&format!("/api/v1/products?sort=name&{query}"), None).await };
     let first = page("limit=4").await;
-    assert_eq!(first.body["meta"], json!({ "page": 1, "limit": 4, "total": 6, "totalPages": 2 }));
+    let mut meta = first.body["meta"].clone();
+    // Product listings also carry facets (pinned in listings_count_the_whole_match_in_facets).
+    assert!(meta.as_object_mut().unwrap().remove("facets").is_some());
+    assert_eq!(meta, json!({ "page": 1, "limit": 4, "total": 6, "totalPages": 2 }));
     assert_eq!(names(&first).len(), 4);
     let last = page("limit=4&page=2").await;
     assert_eq!(names(&last), ["Echo Projector", "Foxtrot Cable"]);
@@ -447,6 +452,57 @@ async fn search_matches_prefixes_and_all_words(app: &TestApp) {
     assert_eq!(q("head%20wireless").await, Vec::<String>::new(), "only the last word is a prefix");
     assert_eq!(q("office%20mouse").await, ["Wireless Mouse"], "keywords and name together");
     assert_eq!(q("keyboard").await, Vec::<String>::new());
+}
+
+async fn search_forgives_one_typo_in_long_words(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    create_product(app, &admin, json!({ "name": "Wireless Headphones", "price": 50 })).await;
+    create_product(app, &admin, json!({ "name": "Hedphones Stand", "price": 20 })).await;
+    create_product(app, &admin, json!({ "name": "Desk Lamp", "price": 15 })).await;
+    let q = |s: &'static str| async move { names(&app.get(&format!("/api/v1/products?search={s}"), None).await) };
+    // One edit away from a word of 5+ letters still matches; the exact word ranks first.
+    assert_eq!(q("hedphones").await, ["Hedphones Stand", "Wireless Headphones"], "exact above typo");
+    assert_eq!(q("headphones").await, ["Wireless Headphones", "Hedphones Stand"], "exact above typo");
+    assert_eq!(q("wirelss%20headphones").await, ["Wireless Headphones"], "a deletion");
+    assert_eq!(q("wierless").await, ["Wireless Headphones"], "a swap of neighbours");
+    // Short words get no such leeway, and two edits are too many.
+    assert_eq!(q("lamb").await, Vec::<String>::new());
+    assert_eq!(q("hdphnes").await, Vec::<String>::new());
+}
+
+async fn listings_count_the_whole_match_in_facets(app: &TestApp) {
+    let admin = app.admin_token("boss").await;
+    let lamps = create_category(app, &admin, json!({ "name": "Lamps" })).await;
+    create_category(app, &admin, json!({ "name": "Mugs" })).await;
+    create_product(app, &admin, json!({ "name": "Desk Lamp", "price": 15, "category": "lamps" })).await;
+    create_product(app, &admin, json!({ "name": "Floor Lamp", "price": 120, "category": "lamps" })).await;
+    create_product(app, &admin, json!({ "name": "Lamp Mug", "price": 8, "category": "mugs" })).await;
+    create_product(app, &admin, json!({ "name": "Loose Lamp", "price": 9 })).await;
+
+    let reply = app.get("/api/v1/products?search=lamp&limit=1", None).await;
+    let facets = &reply.body["meta"]["facets"];
+    assert_eq!(
+        facets["categories"],
+        json!([
+            { "_id": lamps["_id"], "slug": "lamps", "name": "Lamps", "count": 2 },
+            { "_id": facets["categories"][1]["_id"], "slug": "mugs", "name": "Mugs", "count": 1 },
+        ]),
+        "counted over every match, not the page; a product without a category is in none"
+    );
+    assert_eq!(
+        facets["priceBands"],
+        json!([
+            { "min": 0.0, "max": 10.0, "count": 2 },
+            { "min": 10.0, "max": 25.0, "count": 1 },
+            { "min": 100.0, "max": 250.0, "count": 1 },
+        ])
+    );
+    // The facets follow the filter.
+    let cheap = app.get("/api/v1/categories/lamps/products?maxPrice=50", None).await;
+    assert_eq!(cheap.body["meta"]["facets"]["categories"][0]["count"], 1);
+    assert_eq!(cheap.body["meta"]["facets"]["priceBands"], json!([{ "min": 10.0, "max": 25.0, "count": 1 }]));
+    let none = app.get("/api/v1/products?search=zzzzzz", None).await;
+    assert_eq!(none.body["meta"]["facets"], json!({ "categories": [], "priceBands": [] }));
 }
 
 async fn hostile_input_is_refused_or_harmless(app: &TestApp) {

@@ -48,8 +48,17 @@ async fn malformed_requests_get_the_error_envelope(app: &TestApp) {
 }
 
 async fn ready_reports_the_database(app: &TestApp) {
-    let ready = app.get("/ready", None).await;
-    assert_eq!(ready.status, StatusCode::OK);
+    // Not ready until the catalog is in memory: loading runs beside serving.
+    let mut ready = app.get("/ready", None).await;
+    for _ in 0..500 {
+        if ready.status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert_eq!(ready.body["status"], "loading catalog", "{}", ready.body);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        ready = app.get("/ready", None).await;
+    }
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
     let expected = match app.backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",

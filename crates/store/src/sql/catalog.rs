@@ -1,8 +1,8 @@
-//! Catalog SQL. Listing queries are assembled from the filter; only the
-//! full-text part differs between backends, behind [`FullText`].
+//! Catalog SQL. Listings and search are answered from each server's
+//! in-memory read model (crates/service/src/read_model.rs); what stays here
+//! is the writes, single reads, and what loads and follows that model.
 
-use emporium_domain::catalog::{ProductDraft, ProductFilter, ProductSort, SearchQuery};
-use emporium_domain::paging::Page;
+use emporium_domain::catalog::ProductDraft;
 
 pub const CATEGORY_COLUMNS: &str = "id, name, slug, description, parent_id, created_at, updated_at, version";
 
@@ -80,102 +80,12 @@ impl From<&ProductDraft> for ProductValues {
     }
 }
 
-/// A value to bind, in order, to a query assembled at run time.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Arg {
-    Int(i64),
-    Text(String),
-    Bool(bool),
-}
+/// Every live product, oldest first: what a server's catalog read model loads.
+pub const SELECT_LIVE_PRODUCTS: &str = "SELECT p.id, p.name, p.description, p.price_minor, p.discount_bp, p.sell_price_minor, \
+     p.category_id, c.name AS category_name, c.slug AS category_slug, p.images, p.stock, p.available, p.keywords, p.sku, \
+     p.created_by, p.created_at, p.updated_at, p.version \
+     FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.deleted_at IS NULL ORDER BY p.id";
 
-/// How a backend does full-text search over products.
-pub trait FullText {
-    /// Extra `FROM` text joined after `products p` (may be empty).
-    fn join(&self) -> &'static str;
-    /// The condition that the search parameter `$n` matches.
-    fn condition(&self, n: usize) -> String;
-    /// An expression ordering best matches first when used with `ORDER BY … ASC`.
-    fn rank_ascending(&self, n: usize) -> String;
-    /// The backend's query text for the terms (the last one as a prefix).
-    fn query_text(&self, query: &SearchQuery) -> String;
-}
-
-/// A listing query and its count, with the arguments both take.
-pub struct Listing {
-    pub select: String,
-    pub count: String,
-    pub args: Vec<Arg>,
-    /// Arguments only the select takes (limit, offset), after `args`.
-    pub page_args: [i64; 2],
-    /// The search has no words: the answer is empty without asking.
-    pub matches_nothing: bool,
-}
-
-/// Assembles the listing for `filter`. Every value is a bound parameter.
-pub fn product_listing(filter: &ProductFilter, page: Page, fts: &dyn FullText) -> Listing {
-    let mut conditions = vec!["p.deleted_at IS NULL".to_string()];
-    let mut args: Vec<Arg> = Vec::new();
-    let next = |args: &mut Vec<Arg>, arg: Arg| {
-        args.push(arg);
-        args.len()
-    };
-    let mut join = "";
-    let mut search_param = None;
-    let mut matches_nothing = false;
-    if let Some(search) = &filter.search {
-        if search.is_empty() {
-            matches_nothing = true;
-        } else {
-            let n = next(&mut args, Arg::Text(fts.query_text(search)));
-            join = fts.join();
-            conditions.push(fts.condition(n));
-            search_param = Some(n);
-        }
-    }
-    if let Some(category) = filter.category {
-        let n = next(&mut args, Arg::Int(category.get()));
-        conditions.push(format!("p.category_id IN (SELECT id FROM categories WHERE id = ${n} OR parent_id = ${n})"));
-    }
-    if let Some(min) = filter.min_price {
-        let n = next(&mut args, Arg::Int(min.minor()));
-        conditions.push(format!("p.sell_price_minor >= ${n}"));
-    }
-    if let Some(max) = filter.max_price {
-        let n = next(&mut args, Arg::Int(max.minor()));
-        conditions.push(format!("p.sell_price_minor <= ${n}"));
-    }
-    if let Some(min) = filter.min_discount {
-        let n = next(&mut args, Arg::Int(min.basis_points()));
-        conditions.push(format!("p.discount_bp >= ${n}"));
-    }
-    if let Some(max) = filter.max_discount {
-        let n = next(&mut args, Arg::Int(max.basis_points()));
-        conditions.push(format!("p.discount_bp <= ${n}"));
-    }
-    if let Some(available) = filter.available {
-        let n = next(&mut args, Arg::Bool(available));
-        conditions.push(format!("p.available = ${n}"));
-    }
-    match filter.in_stock {
-        Some(true) => conditions.push("p.stock > 0".into()),
-        Some(false) => conditions.push("p.stock = 0".into()),
-        None => {}
-    }
-    let order = match (filter.effective_sort(), search_param) {
-        (ProductSort::PriceAsc, _) => "p.sell_price_minor ASC, p.id ASC".to_string(),
-        (ProductSort::PriceDesc, _) => "p.sell_price_minor DESC, p.id DESC".to_string(),
-        (ProductSort::NameAsc, _) => "p.sort_name ASC, p.id ASC".to_string(),
-        (ProductSort::NameDesc, _) => "p.sort_name DESC, p.id DESC".to_string(),
-        (ProductSort::Oldest, _) => "p.created_at ASC, p.id ASC".to_string(),
-        (ProductSort::Relevance, Some(n)) => format!("{} ASC, p.id ASC", fts.rank_ascending(n)),
-        (ProductSort::Newest | ProductSort::Relevance, _) => "p.created_at DESC, p.id DESC".to_string(),
-    };
-    let where_clause = conditions.join(" AND ");
-    let limit_n = args.len() + 1;
-    let select = format!(
-        "{PRODUCT_SELECT}{join} WHERE {where_clause} ORDER BY {order} LIMIT ${limit_n} OFFSET ${}",
-        limit_n + 1
-    );
-    let count = format!("SELECT COUNT(*) FROM products p{join} WHERE {where_clause}");
-    Listing { select, count, args, page_args: [i64::from(page.limit()), page.offset() as i64], matches_nothing }
-}
+/// The change feed's oldest and newest sequence numbers (0 when empty).
+pub const CATALOG_CHANGE_BOUNDS: &str = "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM catalog_changes";
+pub const PRUNE_CATALOG_CHANGES: &str = "DELETE FROM catalog_changes WHERE at < $1 AND seq < $2";
