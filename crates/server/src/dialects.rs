@@ -5,5 +5,5 @@
 use emporium_api::Dialect;
 
 pub fn all() -> Vec<Dialect> {
-    vec![]
+    vec![Dialect { base_path: "/compat/promarket", routes: emporium_compat_promarket::routes() }]
 }

@@ -1,7 +1,7 @@
 //! The `emporium` server: configuration, wiring, and the application's life.
 
-pub mod dialects;
 pub mod config;
+pub mod dialects;
 pub mod mail_worker;
 pub mod seed;
 
