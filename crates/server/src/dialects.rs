@@ -5,5 +5,8 @@
 use emporium_api::Dialect;
 
 pub fn all() -> Vec<Dialect> {
-    vec![Dialect { base_path: "/compat/promarket", routes: emporium_compat_promarket::routes() }]
+    vec![
+        Dialect { base_path: "/compat/promarket", routes: emporium_compat_promarket::routes() },
+        Dialect { base_path: "/compat/flask-orders", routes: emporium_compat_flask_orders::routes() },
+    ]
 }

@@ -9,6 +9,7 @@ mod smtp;
 mod accounts;
 mod admin;
 mod catalog;
+mod compat_flask_orders;
 mod compat_promarket;
 mod conventions;
 mod edge;
