@@ -2,7 +2,6 @@
 //! produced here and nowhere else in this dialect.
 
 use axum::Json;
-use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use emporium_api::error::ApiError;
@@ -22,11 +21,6 @@ pub struct NestError {
     /// The status's reason phrase (`Bad Request`, `Not Found`, …).
     pub error: String,
 }
-
-/// Marks a response as already in this dialect's shape, so [`reshape`]
-/// leaves it alone (an extension: never sent).
-#[derive(Clone, Copy)]
-struct Shaped;
 
 /// Every way a promarket request can fail.
 #[derive(Debug)]
@@ -112,33 +106,8 @@ impl IntoResponse for PromarketError {
             // The rest of the body was never read: this connection cannot carry another request.
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        response.extensions_mut().insert(Shaped);
         response
     }
 }
 
 pub type PromarketResult<T> = Result<T, PromarketError>;
-
-/// A last net under every promarket route: an error answered by a layer or
-/// fallback shared with the native API (a 405 for a known path, say) comes
-/// out in the native envelope; it is re-said in this dialect's shape, with
-/// the same status, headers and message.
-pub async fn reshape(response: Response) -> Response {
-    if response.status().as_u16() < 400 || response.extensions().get::<Shaped>().is_some() {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let message = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| parts.status.canonical_reason().unwrap_or("Error").to_string());
-    let shaped = PromarketError::new(parts.status, message).into_response();
-    let mut response = Response::from_parts(parts, Body::empty());
-    let (shaped_parts, shaped_body) = shaped.into_parts();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-    response.extensions_mut().extend(shaped_parts.extensions);
-    let (parts, _) = response.into_parts();
-    Response::from_parts(parts, shaped_body)
-}

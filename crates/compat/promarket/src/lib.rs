@@ -43,8 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/orders", get(orders::all_orders))
         .routes(shaped(routes!(orders::my_orders)))
         .routes(shaped(routes!(orders::update_status)))
-        .fallback(|| async { PromarketError::not_found_route() })
-        .layer(axum::middleware::map_response(error::reshape));
+        .fallback(|| async { PromarketError::not_found_route() });
     document(router.get_openapi_mut());
     router
 }

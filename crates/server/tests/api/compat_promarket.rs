@@ -411,6 +411,10 @@ async fn every_bad_input_is_a_nest_error_and_changes_nothing(app: &TestApp) {
     assert_nest(&raw("{\"items\": [", "application/json").await, StatusCode::BAD_REQUEST);
     assert_nest(&raw("[1, 2]", "application/json").await, StatusCode::BAD_REQUEST);
     assert_nest(&raw("items=1", "application/x-www-form-urlencoded").await, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = format!("{{\"items\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let request =
+        app.client.post(app.url(&path("/orders"))).bearer_auth(&user).header("content-type", "application/json");
+    assert_nest(&Reply::read(request.body(huge).send().await.unwrap()).await, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Orders: every quantity that is not a positive whole number, bad lines, unknown products.
     for quantity in [
@@ -580,5 +584,49 @@ async fn promarket_orders_are_never_swept_sqlite() {
 async fn promarket_orders_are_never_swept_postgres() {
     if crate::harness::postgres_available() {
         promarket_orders_are_never_swept(Backend::Postgres).await;
+    }
+}
+
+/// The dialects' requests count against the same per-IP budget as the
+/// native API's, and what they do is in the same audit log.
+async fn dialect_requests_share_the_rate_limit_and_the_audit_log(backend: Backend) {
+    let app = TestApp::spawn(backend, |c| {
+        c.api.rate_limit = Some(emporium_api::rate_limit::Quota::per(12, Duration::from_secs(60)));
+    })
+    .await;
+    let admin = app.admin_token("boss").await; // register + login: 2 requests
+    let (user, _) = signup(&app, "audited@example.com").await;
+    let id = create_product(&app, &admin, "Logged", 5).await;
+    assert_eq!(order(&app, &user, &id, json!(1)).await.status, StatusCode::CREATED);
+    let flask =
+        app.post("/compat/flask-orders/order", Some(&user), json!({ "products": "Logged", "Quantity": 1 })).await;
+    assert_eq!(flask.status, StatusCode::CREATED, "{}", flask.body);
+    let log = app.get("/api/v1/admin/audit-log?limit=100", Some(&admin)).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let actions: Vec<&str> = log.body["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["user.registered", "product.created", "category.created", "order.created"] {
+        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| **a == "order.created").count(), 2, "{actions:?}");
+    // 7 requests so far; the budget of 12 runs out on whichever API is asked.
+    for _ in 0..5 {
+        assert_eq!(app.get(&path("/products"), None).await.status, StatusCode::OK);
+    }
+    let limited = app.get(&path("/products"), None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(app.get("/api/v1/products", None).await.status, StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialect_requests_share_the_rate_limit_and_the_audit_log_sqlite() {
+    dialect_requests_share_the_rate_limit_and_the_audit_log(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialect_requests_share_the_rate_limit_and_the_audit_log_postgres() {
+    if crate::harness::postgres_available() {
+        dialect_requests_share_the_rate_limit_and_the_audit_log(Backend::Postgres).await;
     }
 }
