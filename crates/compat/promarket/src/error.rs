@@ -16,10 +16,20 @@ use utoipa::ToSchema;
 pub struct NestError {
     pub status_code: u16,
     /// One message, or one per invalid field (as class-validator lists them).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = message_schema)]
     pub message: Value,
     /// The status's reason phrase (`Bad Request`, `Not Found`, …).
     pub error: String,
+}
+
+/// A string, or an array of strings.
+fn message_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+        .into()
 }
 
 /// Every way a promarket request can fail.
