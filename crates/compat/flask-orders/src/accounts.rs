@@ -31,7 +31,7 @@ request_body! {
 request_body! {
     /// An e-mail and a password.
     pub struct FlaskLogin {
-        "email" => email: Required<Line<{ Email::MAX_LEN }>>,
+        "email" => email: Required<Email>,
         "password" => password: Required<Line<{ Password::MAX_LEN }>>,
     }
 }
@@ -102,7 +102,7 @@ pub async fn login(
     body: Result<JsonObject, ApiError>,
 ) -> FlaskResult<axum::Json<FlaskAccessToken>> {
     let body: FlaskLogin = read(body)?;
-    let login = LoginName::parse(&body.email.get().0).map_err(|e| Error::field("email", e))?;
+    let login = LoginName::parse(body.email.get().as_str()).map_err(|e| Error::field("email", e))?;
     let (_, tokens) = state.services.accounts.login(&login, &body.password.get().0, &ip.context()).await?;
     Ok(axum::Json(FlaskAccessToken { access_token: tokens.access_token }))
 }

@@ -79,6 +79,9 @@ fn document(openapi: &mut utoipa::openapi::OpenApi) {
             responses
                 .entry("429".into())
                 .or_insert_with(|| message("Too many requests (`Retry-After` says when to retry)").into());
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                responses.entry("400".into()).or_insert_with(|| message("A parameter is malformed").into());
+            }
             if operation.request_body.is_some() {
                 responses.entry("400".into()).or_insert_with(|| message("A field is missing or invalid").into());
                 responses

@@ -34,7 +34,7 @@ request_body! {
 request_body! {
     /// An e-mail and a password.
     pub struct PromarketLogin {
-        "email" => email: Required<Line<{ Email::MAX_LEN }>>,
+        "email" => email: Required<Email>,
         "password" => password: Required<Line<{ Password::MAX_LEN }>>,
     }
 }
@@ -120,7 +120,7 @@ pub async fn login(
     body: Result<JsonObject, ApiError>,
 ) -> PromarketResult<impl IntoResponse> {
     let body: PromarketLogin = read(body)?;
-    let login = LoginName::parse(&body.email.get().0).map_err(|e| emporium_domain::Error::field("email", e))?;
+    let login = LoginName::parse(body.email.get().as_str()).map_err(|e| emporium_domain::Error::field("email", e))?;
     let password = body.password.get().0;
     let (user, tokens) = state.services.accounts.login(&login, &password, &ip.context()).await?;
     Ok((StatusCode::CREATED, refresh_cookie(&state, &tokens), axum::Json(session(&user, &tokens))))

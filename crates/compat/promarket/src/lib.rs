@@ -69,6 +69,9 @@ fn document(openapi: &mut utoipa::openapi::OpenApi) {
             responses
                 .entry("429".into())
                 .or_insert_with(|| nest("Too many requests (`Retry-After` says when to retry)").into());
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                responses.entry("400".into()).or_insert_with(|| nest("A parameter is malformed").into());
+            }
             if operation.request_body.is_some() {
                 responses.entry("400".into()).or_insert_with(|| nest("A field is missing or invalid").into());
                 responses

@@ -36,7 +36,7 @@ impl Input for LineQuantity {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
             .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(MAX_QUANTITY)))
-            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[0-9]{1,5}$")))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^0*([1-9][0-9]{0,3}|10000)$")))
             .description(Some("A whole number from 1, as a number or a string of digits"))
             .into()
     }

@@ -52,7 +52,24 @@ impl Input for Image {
 }
 
 type ProductName = Name<200>;
-type CategoryName = Name<100>;
+/// A category's name: it must hold a letter or digit, for its slug is made of them.
+#[derive(Debug, Clone)]
+pub struct CategoryName(pub String);
+
+impl Input for CategoryName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(100))
+            .pattern(Some(r"^[^\u0000-\u001f\u007f-\u009f]*[A-Za-z0-9][^\u0000-\u001f\u007f-\u009f]*$"))
+            .into()
+    }
+    fn from_json(value: Value) -> Result<Self, String> {
+        let name = Name::<100>::from_json(value)?.0;
+        Slug::from_name(&name).map_err(|_| "must contain a letter or digit".to_string())?;
+        Ok(CategoryName(name))
+    }
+}
 
 request_body! {
     /// A new product. `category` is a name: an admin naming a new one creates it.
