@@ -100,6 +100,24 @@ impl ShippingAddress {
         }
     }
 
+    /// The address of an order placed through an API document that has no
+    /// address at all (the promarket and flask-orders dialects, to be paid
+    /// and sent by arrangement): it says so, rather than inventing one.
+    pub fn to_be_arranged() -> Self {
+        let r = || "[to be arranged]".to_string();
+        Self {
+            first_name: r(),
+            last_name: r(),
+            address1: r(),
+            address2: None,
+            city: r(),
+            state: None,
+            postcode: r(),
+            country: r(),
+            phone: r(),
+        }
+    }
+
     pub fn first_name(&self) -> &str {
         &self.first_name
     }

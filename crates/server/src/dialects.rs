@@ -8,5 +8,7 @@ pub fn all() -> Vec<Dialect> {
     vec![
         Dialect { base_path: "/compat/geekmobile", routes: emporium_compat_geekmobile::routes() },
         Dialect { base_path: "/compat/microservices", routes: emporium_compat_microservices::routes() },
+        Dialect { base_path: "/compat/promarket", routes: emporium_compat_promarket::routes() },
+        Dialect { base_path: "/compat/flask-orders", routes: emporium_compat_flask_orders::routes() },
     ]
 }

@@ -157,6 +157,32 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Creates a `user` account for an API document that asks for no
+    /// username (the dialects): the username is derived from the e-mail's
+    /// local part (`omar1@email.com` → `omar1`), with a number added when
+    /// that one is taken (`omar1-2`, …). Every other rule of [`Self::register`] holds.
+    pub async fn register_with_derived_username(
+        &self,
+        full_name: FullName,
+        email: Email,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<UserRecord> {
+        let base: String = username_from(&email, "user").chars().take(24).collect();
+        let mut candidate = base.clone();
+        for n in 2..=50 {
+            if self.store.user_by_username_key(&candidate.to_lowercase()).await?.is_none() {
+                break;
+            }
+            candidate = format!("{base}-{n}");
+        }
+        if self.store.user_by_username_key(&candidate.to_lowercase()).await?.is_some() {
+            candidate = format!("{base}-{}", random_token(6).to_lowercase());
+        }
+        let username = Username::parse(&candidate).map_err(|e| Error::field("email", e))?;
+        self.register(Registration { full_name, username, email, password }, ctx).await
+    }
+
     /// Starts a password reset for whoever owns `email`, in the background:
     /// the caller answers at once and the same way whether or not the
     /// account exists, so neither the reply nor its timing tells.
@@ -501,6 +527,19 @@ impl Accounts {
         if !self.hasher.verify(password, Some(&user.password_hash)).await? {
             return Err(Error::Unauthenticated("Password is incorrect".into()));
         }
+        self.remove_own(&user, ctx).await
+    }
+
+    /// Deletes the caller's own account on the strength of their live
+    /// session alone, for an API document that asks for no password (the
+    /// flask-orders dialect's `DELETE /users/<id>`). The account's orders
+    /// stay, anonymised, as with [`Self::delete_account`].
+    pub async fn delete_signed_in_account(&self, principal: &Principal, ctx: &RequestContext) -> Result<()> {
+        let user = self.current_user(principal).await?;
+        self.remove_own(&user, ctx).await
+    }
+
+    async fn remove_own(&self, user: &UserRecord, ctx: &RequestContext) -> Result<()> {
         let entry =
             ctx.audit(Some(user.id), "user.deleted", Some(("user", user.id.to_string())), json!({ "by": "self" }));
         match self.store.delete_user(user.id, &entry).await? {
@@ -599,11 +638,17 @@ fn conflict_on_unique(err: StoreError, message: &str) -> Error {
 /// `Jane.Doe+shop@example.com` → `jane.doeshop`: a username for an admin
 /// created from the command line without one.
 fn admin_username_from(email: &Email) -> String {
-    let local = email.as_str().split('@').next().unwrap_or("admin");
+    username_from(email, "admin")
+}
+
+/// The e-mail's local part as a username, `short_prefix` put before one
+/// shorter than three characters.
+fn username_from(email: &Email, short_prefix: &str) -> String {
+    let local = email.as_str().split('@').next().unwrap_or(short_prefix);
     let cleaned: String =
         local.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).take(30).collect();
     let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
-    if cleaned.len() >= 3 { cleaned } else { format!("admin{cleaned}") }
+    if cleaned.len() >= 3 { cleaned } else { format!("{short_prefix}{cleaned}") }
 }
 
 #[cfg(test)]

@@ -235,6 +235,36 @@ impl Catalog {
         Ok(Arc::new((listing.products, listing.total)))
     }
 
+    /// The products whose name is `name` (case-insensitively, exactly), in
+    /// `category` when one is given: how an API document that names what it
+    /// orders (flask-orders' `products`) finds the product. Found through the
+    /// full-text search, then compared whole; a category that does not exist
+    /// is a 404.
+    pub async fn products_named(&self, name: &str, category: Option<&CategoryKey>) -> Result<Vec<ProductRecord>> {
+        let wanted = name.trim().to_lowercase();
+        let search = emporium_domain::catalog::SearchQuery::parse(name).map_err(|e| Error::field("products", e))?;
+        if wanted.is_empty() || search.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = ProductFilter { search: Some(search), ..ProductFilter::default() };
+        if let Some(key) = category {
+            filter.category = Some(self.category(key).await?.id);
+        }
+        let mut named = Vec::new();
+        let mut page = 1;
+        loop {
+            let paging = Page::new(Some(page), Some(100), 100).map_err(|_| Error::internal("paging"))?;
+            let listing = self.products(None, filter.clone(), paging).await?;
+            let (products, total) = (&listing.0, listing.1);
+            let seen = (page as u64) * 100;
+            named.extend(products.iter().filter(|p| p.draft.name.trim().to_lowercase() == wanted).cloned());
+            if seen >= total || page >= 10 {
+                return Ok(named);
+            }
+            page += 1;
+        }
+    }
+
     /// The products of one category (and its sub-categories); 404 if it does not exist.
     pub async fn category_products(
         &self,

@@ -671,6 +671,44 @@ impl Payments {
         Ok((order, refund))
     }
 
+    /// Places a signed-in user's order from explicit lines, to be paid
+    /// outside the site (`manual`), for the API documents that have no
+    /// payment step (the promarket and flask-orders dialects). Stock is taken
+    /// exactly as for any order; the order goes to the account's saved
+    /// address, or to one marked "to be arranged" (those documents send
+    /// none). Being manual, an admin may prepare and ship it before it is
+    /// paid, and the unpaid-order sweep never cancels it.
+    ///
+    /// The method is recorded just after the order is placed (as the native
+    /// checkout with `manual` does): if that second step fails, the error is
+    /// returned and the order stays an ordinary unpaid one.
+    pub async fn place_manual(
+        &self,
+        principal: &Principal,
+        items: Vec<(emporium_domain::ids::ProductId, emporium_domain::orders::Quantity)>,
+        ctx: &RequestContext,
+    ) -> Result<OrderRecord> {
+        let account = self
+            .store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("Account not found".into()))?;
+        let request = crate::orders::OrderRequest {
+            items: Some(items),
+            shipping_address: account
+                .shipping_address
+                .unwrap_or_else(emporium_domain::address::ShippingAddress::to_be_arranged),
+            email: None,
+            notes: None,
+            idempotency_key: None,
+            request_hash: String::new(),
+        };
+        let placed = self.orders.place(Some(principal), None, request, ctx).await?;
+        let viewer = Viewer::Signed(principal.clone());
+        self.checkout(&viewer, placed.order.id, PaymentMethod::Manual, ctx).await?;
+        self.store.order(placed.order.id).await?.ok_or_else(|| Error::NotFound("Order not found".into()))
+    }
+
     /// Cancels an order at the buyer's or an admin's request and closes its
     /// live checkout session, so nobody pays for it afterwards.
     pub async fn cancel_order(&self, viewer: &Viewer, id: OrderId, ctx: &RequestContext) -> Result<OrderRecord> {
