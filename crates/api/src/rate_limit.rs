@@ -62,7 +62,10 @@ pub async fn limit_requests(State(state): State<AppState>, request: Request, nex
     let mut response = if verdict.allowed {
         next.run(Request::from_parts(parts, body)).await
     } else {
-        ApiError::from(Error::RateLimited { retry_after_secs: ceil_secs(verdict.resets_in) }).into_response()
+        let mut refused =
+            ApiError::from(Error::RateLimited { retry_after_secs: ceil_secs(verdict.resets_in) }).into_response();
+        refused.extensions_mut().insert(crate::router::RefusedBeforeRouting);
+        refused
     };
     apply_headers(&verdict, &mut response);
     response

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -49,6 +50,45 @@ pub fn router(state: AppState) -> Router {
 pub struct Dialect {
     pub base_path: &'static str,
     pub routes: OpenApiRouter<AppState>,
+    /// The dialect's own error body for a refusal made before its routes are
+    /// reached (the shared rate limit's 429, a panic's 500). Its headers
+    /// (`Retry-After`, the rate-limit headers, the request id) are kept.
+    pub refusal: fn(StatusCode) -> Response,
+}
+
+/// Marks a response the layers in front of every route gave (the rate
+/// limit's refusal, a panic's 500): on a dialect's path it is re-rendered in
+/// the dialect's shape, since no route of the dialect ever ran.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedBeforeRouting;
+
+type Refusals = Arc<Vec<(&'static str, fn(StatusCode) -> Response)>>;
+
+/// Re-renders a [`RefusedBeforeRouting`] answer to a dialect's request in
+/// that dialect's error shape.
+async fn in_dialect_shape(
+    axum::extract::State(refusals): axum::extract::State<Refusals>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let Some(&(_, refusal)) =
+        refusals.iter().find(|(base, _)| path.strip_prefix(base).is_some_and(|r| r.is_empty() || r.starts_with('/')))
+    else {
+        return next.run(request).await;
+    };
+    let response = next.run(request).await;
+    if response.extensions().get::<RefusedBeforeRouting>().is_none() {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut shaped = refusal(parts.status);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
 }
 
 /// The whole HTTP application: the native API, the dialects, `extra` routes
@@ -59,6 +99,7 @@ pub struct Dialect {
 pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppState>) -> Router {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
+    let refusals: Refusals = Arc::new(dialects.iter().map(|d| (d.base_path, d.refusal)).collect());
     let all = dialects.into_iter().fold(native_api(), |all, d| all.nest(d.base_path, d.routes));
     let (api, openapi) = all.split_for_parts();
     let mut methods = state.services.payments.configured();
@@ -103,8 +144,11 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %what, "handler panicked");
-            ApiError::Domain(emporium_domain::Error::internal("panic")).into_response()
+            let mut response = ApiError::Domain(emporium_domain::Error::internal("panic")).into_response();
+            response.extensions_mut().insert(RefusedBeforeRouting);
+            response
         }))
+        .layer(middleware::from_fn_with_state(refusals, in_dialect_shape))
         .with_state(state)
 }
 

@@ -21,6 +21,17 @@ use utoipa_axum::routes;
 
 pub use error::{FlaskError, FlaskJwtError, FlaskMessage};
 
+/// This dialect's answer to a refusal made before its routes run (the shared
+/// rate limit's 429, a panic's 500); see `emporium_api::Dialect::refusal`.
+pub fn refusal(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = match status {
+        axum::http::StatusCode::TOO_MANY_REQUESTS => "Too many requests; try again later",
+        other => other.canonical_reason().unwrap_or("Request failed"),
+    };
+    FlaskError::new(status, message).into_response()
+}
+
 #[derive(OpenApi)]
 #[openapi(tags((name = "flask-orders", description = "The flask-orders.md dialect (a Flask + flask-jwt-extended API) under \
 `/compat/flask-orders`: the same accounts, catalog and orders as the native API, in that document's shapes; errors are \

@@ -20,6 +20,17 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{GeekError, GeekResult};
 
+/// This dialect's answer to a refusal made before its routes run (the shared
+/// rate limit's 429, a panic's 500); see `emporium_api::Dialect::refusal`.
+pub fn refusal(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = match status {
+        axum::http::StatusCode::TOO_MANY_REQUESTS => "Too many requests; try again later",
+        other => other.canonical_reason().unwrap_or("Request failed"),
+    };
+    GeekError::msg(status, message).into_response()
+}
+
 /// The dialect's routes, relative to `/compat/geekmobile`, under the
 /// `geekmobile` tag. Unknown paths under the base and every refusal made
 /// outside the handlers (a wrong method) come out in geekmobile's shape.

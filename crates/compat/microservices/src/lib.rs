@@ -26,6 +26,19 @@ pub const BASE_PATH: &str = "/compat/microservices";
 /// The OpenAPI tag of every operation.
 pub const TAG: &str = "microservices";
 
+/// This dialect's answer to a refusal made before its routes run (the shared
+/// rate limit's 429, a panic's 500), as DRF words them; see
+/// `emporium_api::Dialect::refusal`.
+pub fn refusal(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let detail = match status {
+        axum::http::StatusCode::TOO_MANY_REQUESTS => "Request was throttled.",
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR => "A server error occurred.",
+        other => other.canonical_reason().unwrap_or("Request failed"),
+    };
+    error::DrfError::detail(status, detail).into_response()
+}
+
 /// Every route of the document, relative to [`BASE_PATH`], with DRF's error
 /// shapes for anything that fails (unknown paths and methods included).
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -23,6 +23,17 @@ use utoipa_axum::routes;
 
 pub use error::{NestError, PromarketError};
 
+/// This dialect's answer to a refusal made before its routes run (the shared
+/// rate limit's 429, a panic's 500); see `emporium_api::Dialect::refusal`.
+pub fn refusal(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = match status {
+        axum::http::StatusCode::TOO_MANY_REQUESTS => "Too many requests; try again later",
+        other => other.canonical_reason().unwrap_or("Request failed"),
+    };
+    PromarketError::new(status, message).into_response()
+}
+
 #[derive(OpenApi)]
 #[openapi(tags((name = "promarket", description = "The promarket.md dialect (a NestJS/Mongoose-style API) under `/compat/promarket`: \
 the same accounts, catalog and orders as the native API, in that document's shapes, with NestJS's error body \

@@ -87,6 +87,7 @@ macro_rules! in_both_modes {
 
 in_both_modes!(
     general_budget_counts_down_refuses_and_recovers,
+    a_dialect_is_refused_in_its_own_shape,
     registration_has_a_per_ip_budget,
     attacker_does_not_lock_out_the_owner_from_a_known_ip,
     account_delay_doubles_per_failure_up_to_its_cap,
@@ -465,4 +466,31 @@ async fn redis_outage_serves_the_shop_refuses_sign_in_and_recovers() {
     proxy.set_up(true);
     until_status(StatusCode::OK, async || app.post("/api/v1/users/login", None, login.clone()).await).await;
     app.stop().await;
+}
+
+/// The shared budget covers the dialects too, and its refusal (made before
+/// any dialect route runs) comes in each dialect's own error shape, with the
+/// same `Retry-After`.
+async fn a_dialect_is_refused_in_its_own_shape(mode: Mode) {
+    let app = mode.spawn(|c| c.api.rate_limit = Some(Quota::per(1, MINUTE))).await;
+    assert_eq!(app.get("/compat/promarket/products", None).await.status, StatusCode::OK);
+    let shapes = [
+        ("/compat/promarket/products", json!({ "statusCode": 429, "error": "Too Many Requests" })),
+        ("/compat/flask-orders/order", json!({})),
+        ("/compat/geekmobile/api/products", json!({ "ok": false })),
+        ("/compat/microservices/product/", json!({ "detail": "Request was throttled." })),
+    ];
+    for (path, expected) in shapes {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", reply.body);
+        assert!(reply.header("retry-after").is_some(), "{path}");
+        assert!(reply.body.get("success").is_none(), "{path} answered in the native envelope: {}", reply.body);
+        for (key, value) in expected.as_object().unwrap() {
+            assert_eq!(&reply.body[key], value, "{path}: {}", reply.body);
+        }
+        let message = ["message", "msg", "detail"].iter().find_map(|k| reply.body[*k].as_str());
+        assert!(message.is_some_and(|m| !m.is_empty()), "{path} says why: {}", reply.body);
+    }
+    // The native API keeps its envelope.
+    app.get("/api/v1/products", None).await.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
 }
