@@ -134,7 +134,22 @@ impl Accounts {
     /// Creates a `user` account. There is no way to register as an admin.
     pub async fn register(&self, reg: Registration, ctx: &RequestContext) -> Result<UserRecord> {
         self.ensure_unique(Some(&reg.email), Some(&reg.username), None).await?;
+        self.insert_account(reg, Role::User, "self", ctx).await
+    }
+
+    /// Writes a new account whose e-mail and username were checked free:
+    /// the password hashed, the audit entry (`user.registered`, or
+    /// `user.admin_created` for an admin, `by` saying who), and the welcome
+    /// mail for a customer.
+    async fn insert_account(
+        &self,
+        reg: Registration,
+        role: Role,
+        by: &str,
+        ctx: &RequestContext,
+    ) -> Result<UserRecord> {
         let password_hash = self.hasher.hash(reg.password.expose()).await?;
+        let action = if role == Role::Admin { "user.admin_created" } else { "user.registered" };
         let user = self
             .store
             .insert_user(
@@ -145,11 +160,11 @@ impl Accounts {
                     email: reg.email.as_str().to_string(),
                     email_key: reg.email.key(),
                     password_hash,
-                    role: Role::User,
+                    role,
                     now: Timestamp::now(),
-                    welcome: true,
+                    welcome: role == Role::User,
                 },
-                &ctx.audit(None, "user.registered", Some(("user", String::new())), json!({ "by": "self" })),
+                &ctx.audit(None, action, Some(("user", String::new())), json!({ "by": by })),
             )
             .await
             .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
@@ -157,18 +172,12 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Creates a `user` account for an API document that asks for no
-    /// username (the dialects): the username is derived from the e-mail's
-    /// local part (`omar1@email.com` → `omar1`), with a number added when
-    /// that one is taken (`omar1-2`, …). Every other rule of [`Self::register`] holds.
-    pub async fn register_with_derived_username(
-        &self,
-        full_name: FullName,
-        email: Email,
-        password: Password,
-        ctx: &RequestContext,
-    ) -> Result<UserRecord> {
-        let base: String = username_from(&email, "user").chars().take(24).collect();
+    /// A username no account has yet, for an API document that asks for
+    /// none: the e-mail's local part (`omar1@email.com` → `omar1`), then
+    /// `omar1-2`, … and, past 50, a random suffix. Another sign-up may take
+    /// it first; the insert's unique key then answers 409.
+    async fn free_username(&self, email: &Email, short_prefix: &str) -> Result<Username> {
+        let base: String = username_from(email, short_prefix).chars().take(24).collect();
         let mut candidate = base.clone();
         for n in 2..=50 {
             if self.store.user_by_username_key(&candidate.to_lowercase()).await?.is_none() {
@@ -177,9 +186,22 @@ impl Accounts {
             candidate = format!("{base}-{n}");
         }
         if self.store.user_by_username_key(&candidate.to_lowercase()).await?.is_some() {
-            candidate = format!("{base}-{}", random_token(6).to_lowercase());
+            candidate = format!("{base}-{}", random_token(6).to_lowercase().replace(['-', '_'], "0"));
         }
-        let username = Username::parse(&candidate).map_err(|e| Error::field("email", e))?;
+        Username::parse(&candidate).map_err(|e| Error::field("email", e))
+    }
+
+    /// Creates a `user` account for an API document that asks for no
+    /// username (promarket, flask-orders), named as [`Self::free_username`]
+    /// says. Every other rule of [`Self::register`] holds.
+    pub async fn register_with_derived_username(
+        &self,
+        full_name: FullName,
+        email: Email,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<UserRecord> {
+        let username = self.free_username(&email, "user").await?;
         self.register(Registration { full_name, username, email, password }, ctx).await
     }
 
@@ -328,8 +350,8 @@ impl Accounts {
     }
 
     /// Creates an account from a name, e-mail and password alone, for API
-    /// documents that have no username: one is made from the e-mail (with a
-    /// random suffix when taken). `role` is `Admin` only for a caller the
+    /// documents that have no username (named as [`Self::free_username`]
+    /// says). `role` is `Admin` only for a caller the
     /// dialect has already authorized (geekmobile's static admin secret);
     /// `by` says who, in the audit log. Signs the new account in.
     pub async fn register_without_username(
@@ -342,37 +364,9 @@ impl Accounts {
         ctx: &RequestContext,
     ) -> Result<(UserRecord, IssuedTokens)> {
         self.ensure_unique(Some(&email), None, None).await?;
-        let base = admin_username_from(&email);
-        let base: String = base.chars().take(24).collect();
-        let mut username = Username::parse(&base).map_err(|e| Error::field("email", e))?;
-        for _ in 0..5 {
-            if self.store.user_by_username_key(&username.key()).await?.is_none() {
-                break;
-            }
-            let suffix = random_token(8).to_ascii_lowercase().replace(['-', '_'], "0");
-            username = Username::parse(&format!("{base}-{}", &suffix[..5])).map_err(|e| Error::field("email", e))?;
-        }
-        let password_hash = self.hasher.hash(password.expose()).await?;
-        let action = if role == Role::Admin { "user.admin_created" } else { "user.registered" };
-        let user = self
-            .store
-            .insert_user(
-                &NewUser {
-                    username: username.as_str().to_string(),
-                    username_key: username.key(),
-                    full_name: full_name.as_str().to_string(),
-                    email: email.as_str().to_string(),
-                    email_key: email.key(),
-                    password_hash,
-                    role,
-                    now: Timestamp::now(),
-                    welcome: role == Role::User,
-                },
-                &ctx.audit(None, action, Some(("user", String::new())), json!({ "by": by })),
-            )
-            .await
-            .map_err(|e| conflict_on_unique(e, "An account with this email or username already exists"))?;
-        self.mail_queued.notify_one();
+        let short_prefix = if role == Role::Admin { "admin" } else { "user" };
+        let username = self.free_username(&email, short_prefix).await?;
+        let user = self.insert_account(Registration { full_name, username, email, password }, role, by, ctx).await?;
         let entry = ctx.audit(Some(user.id), "user.login", Some(("user", user.id.to_string())), json!({}));
         let tokens = self.start_session(&user, &entry).await?;
         Ok((user, tokens))
@@ -580,7 +574,7 @@ impl Accounts {
         }
         let username = match username {
             Some(u) => u,
-            None => Username::parse(&admin_username_from(&email)).map_err(|e| Error::field("username", e))?,
+            None => Username::parse(&username_from(&email, "admin")).map_err(|e| Error::field("username", e))?,
         };
         self.ensure_unique(None, Some(&username), None).await?;
         let user = self
@@ -637,10 +631,6 @@ fn conflict_on_unique(err: StoreError, message: &str) -> Error {
 
 /// `Jane.Doe+shop@example.com` → `jane.doeshop`: a username for an admin
 /// created from the command line without one.
-fn admin_username_from(email: &Email) -> String {
-    username_from(email, "admin")
-}
-
 /// The e-mail's local part as a username, `short_prefix` put before one
 /// shorter than three characters.
 fn username_from(email: &Email, short_prefix: &str) -> String {
