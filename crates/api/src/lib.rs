@@ -60,24 +60,39 @@ impl Default for ApiSettings {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state
+/// for every middleware and extractor of every request, and a deep clone
+/// (the services' own `Arc`s, strings, maps and token-validation rules) was
+/// the largest single cost of answering `/health` (issue 12's profile).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     pub services: Services,
     pub settings: Arc<ApiSettings>,
     /// The rate-limit counters: this process's, or shared in Redis.
     pub limits: emporium_limits::Limits,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// Rate limits are counted in this process; [`AppState::with_limits`] shares them.
     pub fn new(services: Services, settings: ApiSettings) -> Self {
-        Self { services, settings: Arc::new(settings), limits: emporium_limits::Limits::in_process() }
+        Self(Arc::new(Shared { services, settings: Arc::new(settings), limits: emporium_limits::Limits::in_process() }))
     }
 
-    pub fn with_limits(mut self, limits: emporium_limits::Limits) -> Self {
-        self.limits = limits;
-        self
+    /// Meant for start-up, before the state is shared: other clones (if
+    /// any) keep the counters they had.
+    pub fn with_limits(self, limits: emporium_limits::Limits) -> Self {
+        Self(Arc::new(Shared { limits, ..Arc::unwrap_or_clone(self.0) }))
     }
 }
 

@@ -190,6 +190,7 @@ impl Application {
         let catalog_follower = tokio::spawn(services.catalog.read_model().follow(sweep_stopped.clone()));
         let sweeper = tokio::spawn(sweep(services.clone(), config.clone(), sweep_stopped.clone()));
         let reconciler = tokio::spawn(reconcile(services, config.clone(), sweep_stopped.clone()));
+        let metrics_upkeep = tokio::spawn(emporium_api::metrics::upkeep(sweep_stopped.clone()));
         let mailer = tokio::spawn(mail.run(sweep_stopped));
         tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "emporium is serving");
         let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
@@ -222,6 +223,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = catalog_follower.await;
         let _ = reconciler.await;
+        let _ = metrics_upkeep.await;
         // A batch being sent is finished, within the shutdown timeout; a send
         // cut short is retried (same Message-ID) once its lease ends.
         let mut mailer = mailer;

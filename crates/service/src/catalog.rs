@@ -230,7 +230,7 @@ impl Catalog {
         category: Option<&CategoryKey>,
         filter: ProductFilter,
         page: Page,
-    ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
+    ) -> Result<Arc<(Vec<Arc<ProductRecord>>, u64)>> {
         let listing = self.product_listing(category, filter, page).await?;
         Ok(Arc::new((listing.products, listing.total)))
     }
@@ -257,7 +257,9 @@ impl Catalog {
             let listing = self.products(None, filter.clone(), paging).await?;
             let (products, total) = (&listing.0, listing.1);
             let seen = (page as u64) * 100;
-            named.extend(products.iter().filter(|p| p.draft.name.trim().to_lowercase() == wanted).cloned());
+            named.extend(
+                products.iter().filter(|p| p.draft.name.trim().to_lowercase() == wanted).map(|p| (**p).clone()),
+            );
             if seen >= total || page >= 10 {
                 return Ok(named);
             }
@@ -271,7 +273,7 @@ impl Catalog {
         key: &CategoryKey,
         filter: ProductFilter,
         page: Page,
-    ) -> Result<Arc<(Vec<ProductRecord>, u64)>> {
+    ) -> Result<Arc<(Vec<Arc<ProductRecord>>, u64)>> {
         let listing = self.category_product_listing(key, filter, page).await?;
         Ok(Arc::new((listing.products, listing.total)))
     }

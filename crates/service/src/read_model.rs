@@ -89,7 +89,9 @@ pub struct ProductFacets {
 /// A page of a listing, its total, and the facets of the whole match.
 #[derive(Debug, Clone, Default)]
 pub struct ProductListing {
-    pub products: Vec<ProductRecord>,
+    /// Shared with the read model, not copied: a page of 20 deep copies
+    /// was the largest cost of a listing (issue 12's profile).
+    pub products: Vec<Arc<ProductRecord>>,
     pub total: u64,
     pub facets: ProductFacets,
 }
@@ -121,6 +123,45 @@ impl std::hash::Hasher for SlotHasher {
 }
 
 type SlotMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<SlotHasher>>;
+
+/// Facets being counted: per category slot and per price band.
+struct FacetCounts {
+    by_category: Vec<u64>,
+    bands: [u64; PRICE_BANDS.len()],
+}
+
+impl FacetCounts {
+    fn new(categories: usize) -> Self {
+        Self { by_category: vec![0; categories], bands: [0; PRICE_BANDS.len()] }
+    }
+
+    fn add(&mut self, row: &Row) {
+        if let Some(n) = self.by_category.get_mut(row.category_slot as usize) {
+            *n += 1;
+        }
+        self.bands[price_band(row.sell_price)] += 1;
+    }
+
+    fn finish(self, categories: &[CategoryRecord]) -> ProductFacets {
+        let mut by_category: Vec<(CategorySummary, u64)> = categories
+            .iter()
+            .zip(self.by_category)
+            .filter(|(_, count)| *count > 0)
+            .map(|(c, count)| (CategorySummary { id: c.id, name: c.name.clone(), slug: c.slug.clone() }, count))
+            .collect();
+        by_category.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()).then(a.0.id.cmp(&b.0.id)));
+        let price_bands = self
+            .bands
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                (Money::from_minor(PRICE_BANDS[i]), PRICE_BANDS.get(i + 1).map(|m| Money::from_minor(*m)), *n)
+            })
+            .collect();
+        ProductFacets { categories: by_category, price_bands }
+    }
+}
 
 /// What a listing filters and sorts on, per product, kept apart from the
 /// records so a listing scans a compact array instead of chasing pointers.
@@ -157,6 +198,46 @@ struct Model {
     /// Category id → its position in `categories`.
     category_slots: HashMap<i64, u32>,
     search: SearchIndex,
+    /// Listing scopes in sorted order, built on first use and dropped when
+    /// a product is added, removed, re-priced, renamed or moved, or the
+    /// category tree changes; a stock or availability change keeps them.
+    scopes: std::sync::Mutex<HashMap<Option<i64>, Arc<Scope>>>,
+}
+
+/// What a listing's order is by; each is read forwards or backwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderKey {
+    /// `(created_at, id)`: oldest first.
+    Created = 0,
+    /// `(sell_price, id)`: cheapest first.
+    Price = 1,
+    /// `(sort_name, id)`: A to Z.
+    Name = 2,
+}
+
+impl OrderKey {
+    /// The key and whether to read it backwards, for a sort other than relevance.
+    fn of(sort: ProductSort) -> (Self, bool) {
+        match sort {
+            ProductSort::Oldest => (Self::Created, false),
+            ProductSort::Newest | ProductSort::Relevance => (Self::Created, true),
+            ProductSort::PriceAsc => (Self::Price, false),
+            ProductSort::PriceDesc => (Self::Price, true),
+            ProductSort::NameAsc => (Self::Name, false),
+            ProductSort::NameDesc => (Self::Name, true),
+        }
+    }
+}
+
+/// The live products a listing without a search starts from (the whole
+/// catalog, or a category with its sub-categories), with their sorted
+/// orders and facets made on first use. A listing then reads its page off
+/// the order instead of sorting every match: at 100,000 products a listing
+/// costs a walk of its scope, and an unfiltered one only its page.
+struct Scope {
+    slots: Vec<u32>,
+    orders: [std::sync::OnceLock<Vec<u32>>; 3],
+    facets: std::sync::OnceLock<ProductFacets>,
 }
 
 /// Word → (slot → how well the word matches that product, before IDF).
@@ -394,6 +475,15 @@ impl Model {
         };
         let mut row = row_of(&record);
         row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
+        let old = &self.rows[slot];
+        let moved = !old.live
+            || old.category != row.category
+            || old.sell_price != row.sell_price
+            || old.created_at != row.created_at
+            || self.items[slot].as_ref().is_none_or(|item| *item.sort_name != *record.draft.sort_name());
+        if moved {
+            self.scopes_mut().clear();
+        }
         self.rows[slot] = row;
         self.items[slot] = Some(Item { sort_name: record.draft.sort_name().into(), record: Arc::new(record), words });
     }
@@ -405,6 +495,7 @@ impl Model {
             }
             self.rows[slot].live = false;
             self.free.push(slot);
+            self.scopes_mut().clear();
         }
     }
 
@@ -427,6 +518,53 @@ impl Model {
             row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
         }
         self.categories = Arc::new(categories);
+        self.scopes_mut().clear();
+    }
+
+    fn scopes_mut(&mut self) -> &mut HashMap<Option<i64>, Arc<Scope>> {
+        self.scopes.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The categories a filter on `parent` covers: itself and its children.
+    fn covered_categories(&self, parent: CategoryId) -> Vec<i64> {
+        self.categories
+            .iter()
+            .filter(|c| c.id == parent || c.parent_id == Some(parent))
+            .map(|c| c.id.get())
+            .chain(std::iter::once(parent.get()))
+            .collect()
+    }
+
+    fn scope(&self, category: Option<CategoryId>) -> Arc<Scope> {
+        let key = category.map(|c| c.get());
+        let scopes = || self.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(scope) = scopes().get(&key) {
+            return scope.clone();
+        }
+        // Built outside the lock: two readers may both build it, once.
+        let covered = category.map(|c| self.covered_categories(c));
+        let slots = (0..self.rows.len() as u32)
+            .filter(|&slot| {
+                let row = &self.rows[slot as usize];
+                row.live && covered.as_ref().is_none_or(|ids| ids.contains(&row.category))
+            })
+            .collect();
+        let scope = Arc::new(Scope { slots, orders: Default::default(), facets: Default::default() });
+        scopes().entry(key).or_insert(scope).clone()
+    }
+
+    fn order<'s>(&self, scope: &'s Scope, key: OrderKey) -> &'s [u32] {
+        scope.orders[key as usize].get_or_init(|| {
+            let mut order = scope.slots.clone();
+            let row = |slot: u32| &self.rows[slot as usize];
+            let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
+            match key {
+                OrderKey::Created => order.sort_unstable_by_key(|&s| (row(s).created_at, row(s).id)),
+                OrderKey::Price => order.sort_unstable_by_key(|&s| (row(s).sell_price, row(s).id)),
+                OrderKey::Name => order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)).then(row(a).id.cmp(&row(b).id))),
+            }
+            order
+        })
     }
 
     fn category(&self, key: &CategoryKey) -> Option<&CategoryRecord> {
@@ -441,83 +579,109 @@ impl Model {
         self.items[slot].as_ref().map(|item| item.record.clone())
     }
 
-    fn facets(&self, matches: &[(u32, u32, f32)]) -> ProductFacets {
-        let mut by_category = vec![0_u64; self.categories.len()];
-        let mut bands = [0_u64; PRICE_BANDS.len()];
-        for (slot, _, _) in matches {
-            let row = &self.rows[*slot as usize];
-            if let Some(n) = by_category.get_mut(row.category_slot as usize) {
-                *n += 1;
-            }
-            bands[price_band(row.sell_price)] += 1;
+    fn facets(&self, slots: impl Iterator<Item = u32>) -> ProductFacets {
+        let mut counts = FacetCounts::new(self.categories.len());
+        for slot in slots {
+            counts.add(&self.rows[slot as usize]);
         }
-        let mut categories: Vec<(CategorySummary, u64)> = self
-            .categories
-            .iter()
-            .zip(by_category)
-            .filter(|(_, count)| *count > 0)
-            .map(|(c, count)| (CategorySummary { id: c.id, name: c.name.clone(), slug: c.slug.clone() }, count))
-            .collect();
-        categories.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()).then(a.0.id.cmp(&b.0.id)));
-        let price_bands = bands
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(i, n)| {
-                (Money::from_minor(PRICE_BANDS[i]), PRICE_BANDS.get(i + 1).map(|m| Money::from_minor(*m)), *n)
-            })
-            .collect();
-        ProductFacets { categories, price_bands }
+        counts.finish(&self.categories)
+    }
+
+    fn record(&self, slot: u32) -> Option<Arc<ProductRecord>> {
+        self.items[slot as usize].as_ref().map(|i| i.record.clone())
     }
 
     fn listing(&self, filter: &ProductFilter, page: Page) -> ProductListing {
-        let searched = match &filter.search {
-            Some(query) if query.is_empty() => return ProductListing::default(),
-            Some(query) => Some(self.search.search(query, self.live_count())),
-            None => None,
-        };
-        let categories: Option<Vec<i64>> = filter.category.map(|parent| {
-            self.categories
-                .iter()
-                .filter(|c| c.id == parent || c.parent_id == Some(parent))
-                .map(|c| c.id.get())
-                .chain(std::iter::once(parent.get()))
-                .collect()
-        });
+        match &filter.search {
+            Some(query) if query.is_empty() => ProductListing::default(),
+            Some(query) => self.searched_listing(filter, query, page),
+            None => self.scoped_listing(filter, page),
+        }
+    }
+
+    /// Whether a row passes the filters other than category and search.
+    fn row_filter(filter: &ProductFilter) -> Option<impl Fn(&Row) -> bool> {
         let min_price = filter.min_price.map(|m| m.minor());
         let max_price = filter.max_price.map(|m| m.minor());
         let min_discount = filter.min_discount.map(|p| p.basis_points());
         let max_discount = filter.max_discount.map(|p| p.basis_points());
-        let keep = |row: &Row| {
-            row.live
-                && categories.as_ref().is_none_or(|ids| ids.contains(&row.category))
-                && min_price.is_none_or(|m| row.sell_price >= m)
+        let (available, in_stock) = (filter.available, filter.in_stock);
+        let any = min_price.is_some()
+            || max_price.is_some()
+            || min_discount.is_some()
+            || max_discount.is_some()
+            || available.is_some()
+            || in_stock.is_some();
+        any.then_some(move |row: &Row| {
+            min_price.is_none_or(|m| row.sell_price >= m)
                 && max_price.is_none_or(|m| row.sell_price <= m)
                 && min_discount.is_none_or(|m| row.discount >= m)
                 && max_discount.is_none_or(|m| row.discount <= m)
-                && filter.available.is_none_or(|a| row.available == a)
-                && filter.in_stock.is_none_or(|s| (row.stock > 0) == s)
+                && available.is_none_or(|a| row.available == a)
+                && in_stock.is_none_or(|s| (row.stock > 0) == s)
+        })
+    }
+
+    /// A listing without a search: its page read off the scope's order, with
+    /// the other filters applied on the way (counting and faceting every
+    /// match), or, with none, the page and the scope's own total and facets.
+    fn scoped_listing(&self, filter: &ProductFilter, page: Page) -> ProductListing {
+        let scope = self.scope(filter.category);
+        let (key, backwards) = OrderKey::of(filter.effective_sort());
+        let order = self.order(&scope, key);
+        let in_order = || -> Box<dyn Iterator<Item = u32> + '_> {
+            if backwards { Box::new(order.iter().rev().copied()) } else { Box::new(order.iter().copied()) }
+        };
+        let (offset, limit) = (page.offset() as usize, page.limit() as usize);
+        match Self::row_filter(filter) {
+            None => ProductListing {
+                products: in_order().skip(offset).take(limit).filter_map(|slot| self.record(slot)).collect(),
+                total: order.len() as u64,
+                facets: scope.facets.get_or_init(|| self.facets(scope.slots.iter().copied())).clone(),
+            },
+            Some(keep) => {
+                let mut counts = FacetCounts::new(self.categories.len());
+                let mut page_slots = Vec::with_capacity(limit);
+                let mut total = 0_usize;
+                for slot in in_order() {
+                    let row = &self.rows[slot as usize];
+                    if keep(row) {
+                        if total >= offset && page_slots.len() < limit {
+                            page_slots.push(slot);
+                        }
+                        total += 1;
+                        counts.add(row);
+                    }
+                }
+                ProductListing {
+                    products: page_slots.into_iter().filter_map(|slot| self.record(slot)).collect(),
+                    total: total as u64,
+                    facets: counts.finish(&self.categories),
+                }
+            }
+        }
+    }
+
+    fn searched_listing(&self, filter: &ProductFilter, query: &SearchQuery, page: Page) -> ProductListing {
+        let found = self.search.search(query, self.live_count());
+        let categories = filter.category.map(|parent| self.covered_categories(parent));
+        let keep_row = Self::row_filter(filter);
+        let keep = |row: &Row| {
+            row.live
+                && categories.as_ref().is_none_or(|ids| ids.contains(&row.category))
+                && keep_row.as_ref().is_none_or(|keep| keep(row))
         };
         // (slot, typos, score): the last two only matter for relevance.
-        let mut matches: Vec<(u32, u32, f32)> = match &searched {
-            Some(found) => found
-                .iter()
-                .filter(|(slot, _)| keep(&self.rows[**slot as usize]))
-                .map(|(slot, (typos, score))| (*slot, *typos, *score))
-                .collect(),
-            None => (0..self.rows.len() as u32)
-                .filter(|slot| keep(&self.rows[*slot as usize]))
-                .map(|s| (s, 0, 0.0))
-                .collect(),
-        };
+        let mut matches: Vec<(u32, u32, f32)> = found
+            .iter()
+            .filter(|(slot, _)| keep(&self.rows[**slot as usize]))
+            .map(|(slot, (typos, score))| (*slot, *typos, *score))
+            .collect();
         let total = matches.len() as u64;
-        let facets = self.facets(&matches);
+        let facets = self.facets(matches.iter().map(|m| m.0));
         let row = |slot: u32| &self.rows[slot as usize];
         let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
-        let sort = match (filter.effective_sort(), searched.is_some()) {
-            (ProductSort::Relevance, false) => ProductSort::Newest,
-            (sort, _) => sort,
-        };
+        let sort = filter.effective_sort();
         let order = |a: &(u32, u32, f32), b: &(u32, u32, f32)| -> Ordering {
             let (ra, rb) = (row(a.0), row(b.0));
             match sort {
@@ -543,10 +707,7 @@ impl Model {
             matches.truncate(end);
         }
         matches.sort_unstable_by(order);
-        let products = matches[offset..end]
-            .iter()
-            .filter_map(|(slot, _, _)| self.items[*slot as usize].as_ref().map(|i| (*i.record).clone()))
-            .collect();
+        let products = matches[offset..end].iter().filter_map(|(slot, _, _)| self.record(*slot)).collect();
         ProductListing { products, total, facets }
     }
 }

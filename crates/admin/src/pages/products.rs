@@ -175,7 +175,7 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> PageRes
     render::ok(&ProductList {
         layout: Layout::new("Products", "products").with_notice(q.optional("notice")).with_error(error),
         categories: category_options(&categories),
-        products: listing.0.iter().map(ProductRow::from).collect(),
+        products: listing.0.iter().map(|p| ProductRow::from(&**p)).collect(),
         pager,
         back: format!("/admin/products?{}", filters.query_string()),
         export_href,

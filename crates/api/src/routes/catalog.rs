@@ -97,7 +97,7 @@ listing_query!(CategoryProductQuery {});
 
 fn products_reply(listing: &emporium_service::read_model::ProductListing, page: Page) -> Reply<Vec<ProductView>> {
     Reply::list(
-        listing.products.iter().map(ProductView::from).collect(),
+        listing.products.iter().map(|p| ProductView::from(&**p)).collect(),
         ListMeta::new(page, listing.total).with_facets(&listing.facets),
         "Products fetched successfully",
     )

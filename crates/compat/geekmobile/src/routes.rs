@@ -163,7 +163,7 @@ async fn every_product(state: &AppState, category: Option<&CategoryKey>) -> Geek
             None => state.services.catalog.products(None, ProductFilter::default(), page).await?,
         };
         let (products, total) = &*listing;
-        all.extend(products.iter().cloned());
+        all.extend(products.iter().map(|p| (**p).clone()));
         if products.is_empty() || all.len() as u64 >= *total {
             break;
         }
@@ -261,7 +261,7 @@ async fn search(State(state): State<AppState>, GeekQuery(q): GeekQuery<SearchPar
     let filter = ProductFilter { search: Some(query), ..ProductFilter::default() };
     let page = Page::new(Some(1), Some(MAX_LIMIT as i64), MAX_LIMIT).map_err(|_| Error::internal("page"))?;
     let found = state.services.catalog.products(None, filter, page).await?;
-    let queries: Vec<Value> = found.0.iter().map(views::search_hit).collect();
+    let queries: Vec<Value> = found.0.iter().map(|p| views::search_hit(p)).collect();
     Ok(ok(StatusCode::OK, json!({ "ok": true, "queries": queries })))
 }
 

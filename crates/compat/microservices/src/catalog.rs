@@ -137,7 +137,7 @@ async fn every_product(
             Some(key) => state.services.catalog.category_products(key, filter.clone(), page).await?,
             None => state.services.catalog.products(None, filter.clone(), page).await?,
         };
-        out.extend(listing.0.iter().map(DrfProductView::from));
+        out.extend(listing.0.iter().map(|p| DrfProductView::from(&**p)));
         if listing.0.len() < MAX_LIMIT as usize || out.len() as u64 >= listing.1 {
             break;
         }

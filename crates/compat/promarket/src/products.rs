@@ -239,7 +239,7 @@ pub async fn list_products(
         None => state.services.catalog.products(None, ProductFilter::default(), page).await?,
     };
     Ok(axum::Json(PromarketProductList {
-        products: products.0.iter().map(PromarketProduct::from).collect(),
+        products: products.0.iter().map(|p| PromarketProduct::from(&**p)).collect(),
         query: PromarketListQuery { category: sent },
     }))
 }
