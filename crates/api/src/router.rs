@@ -7,6 +7,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -114,7 +115,10 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
         None => Router::new(),
     };
 
-    Router::new()
+    // The layers that need the matched route (the metrics' label), and the
+    // rate limit inside them, run per route: CORS preflights, answered by
+    // the CORS layer outside, are neither limited nor counted.
+    let routed = Router::new()
         .merge(api)
         .merge(extra)
         .merge(routes::payments::test_page_routes())
@@ -128,15 +132,14 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_requests))
-        .layer(cors)
         .layer(middleware::from_fn(crate::metrics::record_requests))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id =
-                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), uri = loggable_uri(request.uri()), request_id = %request_id)
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state);
+    // The rest wrap the router once rather than every route: `Router::layer`
+    // copies its layers onto each route, and a `from_fn` middleware clones
+    // the service it wraps on every request, so per-route layers cost a
+    // chain of boxed clones per request (issue 12's profile of `/health`).
+    let layered = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(refusals, in_dialect_shape))
         .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| -> Response {
             let what = panic
                 .downcast_ref::<&str>()
@@ -148,8 +151,16 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
             response.extensions_mut().insert(RefusedBeforeRouting);
             response
         }))
-        .layer(middleware::from_fn_with_state(refusals, in_dialect_shape))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = loggable_uri(request.uri()), request_id = %request_id)
+        }))
+        .layer(cors)
+        .service(routed);
+    Router::new().fallback_service(layered)
 }
 
 /// What of a request's URI goes into the log: the path only. The query
