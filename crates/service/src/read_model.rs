@@ -457,6 +457,9 @@ impl Model {
                 slot
             }
         };
+        // Read before the old item is taken out below: a stock change must
+        // keep the sorted scopes.
+        let renamed = self.items[slot].as_ref().is_none_or(|item| *item.sort_name != *record.draft.sort_name());
         let text_changed = match &self.items[slot] {
             Some(old) => {
                 old.record.draft.name != record.draft.name
@@ -476,11 +479,11 @@ impl Model {
         let mut row = row_of(&record);
         row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
         let old = &self.rows[slot];
-        let moved = !old.live
+        let moved = renamed
+            || !old.live
             || old.category != row.category
             || old.sell_price != row.sell_price
-            || old.created_at != row.created_at
-            || self.items[slot].as_ref().is_none_or(|item| *item.sort_name != *record.draft.sort_name());
+            || old.created_at != row.created_at;
         if moved {
             self.scopes_mut().clear();
         }
