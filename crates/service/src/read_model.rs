@@ -100,30 +100,6 @@ fn price_band(sell_price: i64) -> usize {
     PRICE_BANDS.iter().rposition(|&from| sell_price >= from).unwrap_or(0)
 }
 
-/// Hashes the slot numbers the search maps are keyed by: they are small
-/// dense integers this process assigned, not input an attacker picks, so
-/// one multiplication (Fibonacci hashing) spreads them well enough, where
-/// std's SipHash would be most of a search's time. Hand-written: no crate
-/// of the workspace offers one, and these few lines do not justify a new one.
-#[derive(Default, Clone, Copy)]
-struct SlotHasher(u64);
-
-impl std::hash::Hasher for SlotHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type SlotMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<SlotHasher>>;
-
 /// Facets being counted: per category slot and per price band.
 struct FacetCounts {
     by_category: Vec<u64>,
@@ -183,8 +159,6 @@ struct Row {
 struct Item {
     record: Arc<ProductRecord>,
     sort_name: Box<str>,
-    /// The words indexed for this product, to take them out when it changes.
-    words: Vec<String>,
 }
 
 /// The in-memory catalog.
@@ -237,13 +211,49 @@ impl OrderKey {
 struct Scope {
     slots: Vec<u32>,
     orders: [std::sync::OnceLock<Vec<u32>>; 3],
+    by_price: std::sync::OnceLock<PriceColumns>,
     facets: std::sync::OnceLock<ProductFacets>,
 }
 
-/// Word → (slot → how well the word matches that product, before IDF).
+/// Beside a scope's price order, each entry's selling price and category
+/// slot: a price range is two binary searches, and its count and facets a
+/// scan of these arrays instead of a row read per product (at 100,000
+/// products those random reads were most of a filtered listing).
+struct PriceColumns {
+    prices: Vec<i64>,
+    category_slots: Vec<u32>,
+}
+
+/// Keeps the first `end` of `items` in `order`, sorted, and drops the rest:
+/// a partition around the end-th, then a sort of that head only.
+fn sort_head<T>(items: &mut Vec<T>, end: usize, mut order: impl FnMut(&T, &T) -> Ordering) {
+    if end < items.len() {
+        items.select_nth_unstable_by(end, &mut order);
+        items.truncate(end);
+    }
+    items.sort_unstable_by(order);
+}
+
+/// The products a word is found in, by slot, with how well it matches
+/// each (before IDF). Sorted by slot: a query intersects its words' lists by
+/// merging or by binary search, and reads the rows in memory order. (Hash
+/// maps here cost most of a search at 100,000 products: a common word's
+/// matches were copied into a map per query.)
+type Postings = Vec<(u32, f32)>;
+
+/// A query's match: `(slot, query words matched only through a typo, score)`.
+type Match = (u32, u32, f32);
+
+/// Whether `a` is a better way to match a query word than `b`: fewer typos,
+/// then the higher score.
+fn better(a: (u32, f32), b: (u32, f32)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 > b.1)
+}
+
+/// Word → its postings.
 #[derive(Default)]
 struct SearchIndex {
-    words: BTreeMap<String, SlotMap<f32>>,
+    words: BTreeMap<String, Postings>,
     /// Every word of `TYPO_MIN_LEN`+ letters, under itself and each form with
     /// one letter deleted: two words one edit apart share a key (the
     /// symmetric-delete scheme), so typo candidates are a few lookups.
@@ -314,32 +324,38 @@ fn product_words(record: &ProductRecord) -> HashMap<String, f32> {
 }
 
 impl SearchIndex {
-    fn add(&mut self, slot: u32, record: &ProductRecord) -> Vec<String> {
-        let scores = product_words(record);
-        let mut words = Vec::with_capacity(scores.len());
-        for (word, score) in scores {
-            let postings = self.words.entry(word.clone()).or_default();
-            if postings.is_empty() && word.chars().count() >= TYPO_MIN_LEN {
+    fn add(&mut self, slot: u32, record: &ProductRecord) {
+        for (word, score) in product_words(record) {
+            if !self.words.contains_key(&word) && word.chars().count() >= TYPO_MIN_LEN {
                 for form in deletion_forms(&word) {
                     self.deletions.entry(form).or_default().insert(word.clone());
                 }
             }
-            postings.insert(slot, score);
-            words.push(word);
+            let postings = self.words.entry(word).or_default();
+            // Slots are handed out in order while loading, so this is
+            // nearly always a push.
+            match postings.binary_search_by_key(&slot, |p| p.0) {
+                Ok(i) => postings[i].1 = score,
+                Err(i) => postings.insert(i, (slot, score)),
+            }
         }
-        words
     }
 
-    fn remove(&mut self, slot: u32, words: &[String]) {
-        for word in words {
-            let Some(postings) = self.words.get_mut(word) else { continue };
-            postings.remove(&slot);
+    /// Takes out what [`Self::add`] put in for this record (its words are
+    /// tokenized again rather than kept: a list of words per product was a
+    /// quarter of the memory at 100,000 products).
+    fn remove(&mut self, slot: u32, record: &ProductRecord) {
+        for word in product_words(record).into_keys() {
+            let Some(postings) = self.words.get_mut(&word) else { continue };
+            if let Ok(i) = postings.binary_search_by_key(&slot, |p| p.0) {
+                postings.remove(i);
+            }
             if postings.is_empty() {
-                self.words.remove(word);
+                self.words.remove(&word);
                 if word.chars().count() >= TYPO_MIN_LEN {
-                    for form in deletion_forms(word) {
+                    for form in deletion_forms(&word) {
                         if let Some(set) = self.deletions.get_mut(&form) {
-                            set.remove(word);
+                            set.remove(&word);
                             if set.is_empty() {
                                 self.deletions.remove(&form);
                             }
@@ -383,44 +399,100 @@ impl SearchIndex {
         found
     }
 
-    /// Slot → (query words matched only through a typo, score), for products
-    /// matching every word of the query.
-    fn search(&self, query: &SearchQuery, live: usize) -> SlotMap<(u32, f32)> {
+    /// The products matching every word of the query, sorted by slot.
+    fn search(&self, query: &SearchQuery, live: usize) -> Vec<Match> {
         let terms = query.terms();
-        let mut result: Option<SlotMap<(u32, f32)>> = None;
-        for (i, term) in terms.iter().enumerate() {
-            let mut this: SlotMap<(u32, f32)> = SlotMap::default();
-            for (word, typo) in self.matching_words(term, i + 1 == terms.len()) {
-                let postings = &self.words[word];
-                let n = postings.len() as f32;
-                let idf = (1.0 + (live as f32 - n + 0.5).max(0.0) / (n + 0.5)).ln().max(0.01);
-                for (&slot, &score) in postings {
-                    let candidate = (u32::from(typo), score * idf);
-                    let best = this.entry(slot).or_insert(candidate);
-                    if (candidate.0, -candidate.1) < (best.0, -best.1) {
-                        *best = candidate;
-                    }
-                }
-            }
+        // Per query word: the postings of each indexed word it matches,
+        // whether through a typo, and that word's IDF.
+        let mut per_term: Vec<Vec<(&Postings, u32, f32)>> = terms
+            .iter()
+            .enumerate()
+            .map(|(i, term)| {
+                self.matching_words(term, i + 1 == terms.len())
+                    .into_iter()
+                    .map(|(word, typo)| {
+                        let postings = &self.words[word];
+                        let n = postings.len() as f32;
+                        let idf = (1.0 + (live as f32 - n + 0.5).max(0.0) / (n + 0.5)).ln().max(0.01);
+                        (postings, u32::from(typo), idf)
+                    })
+                    .collect()
+            })
+            .collect();
+        let size = |words: &Vec<(&Postings, u32, f32)>| words.iter().map(|w| w.0.len()).sum::<usize>();
+        // The rarest word first: what it matches is all the others are asked about.
+        per_term.sort_by_key(size);
+        let mut result: Option<Vec<Match>> = None;
+        for words in &per_term {
             result = Some(match result {
-                None => this,
-                Some(mut so_far) => {
-                    so_far.retain(|slot, (typos, score)| match this.get(slot) {
-                        Some((t, s)) => {
-                            *typos += t;
-                            *score += s;
-                            true
-                        }
-                        None => false,
-                    });
-                    so_far
-                }
+                None => Self::term_matches(words),
+                // Few candidates left: look each up rather than walk a long list.
+                Some(so_far) if so_far.len() * 16 < size(words) => Self::probe(so_far, words),
+                Some(so_far) => Self::intersect(so_far, &Self::term_matches(words)),
             });
-            if result.as_ref().is_some_and(|r| r.is_empty()) {
+            if result.as_ref().is_some_and(Vec::is_empty) {
                 break;
             }
         }
         result.unwrap_or_default()
+    }
+
+    /// Every product one query word matches, through its best-matching
+    /// indexed word, sorted by slot.
+    fn term_matches(words: &[(&Postings, u32, f32)]) -> Vec<Match> {
+        let mut matches: Vec<Match> = words
+            .iter()
+            .flat_map(|&(postings, typo, idf)| postings.iter().map(move |&(slot, score)| (slot, typo, score * idf)))
+            .collect();
+        if words.len() > 1 {
+            matches.sort_unstable_by_key(|m| m.0);
+            // `kept` is the earlier of two neighbours; keep the better match in it.
+            matches.dedup_by(|next, kept| {
+                if next.0 != kept.0 {
+                    return false;
+                }
+                if better((next.1, next.2), (kept.1, kept.2)) {
+                    *kept = *next;
+                }
+                true
+            });
+        }
+        matches
+    }
+
+    /// The matches so far that this query word also matches, each looked up
+    /// by binary search, with its typo and score added.
+    fn probe(mut so_far: Vec<Match>, words: &[(&Postings, u32, f32)]) -> Vec<Match> {
+        so_far.retain_mut(|m| {
+            let mut best: Option<(u32, f32)> = None;
+            for &(postings, typo, idf) in words {
+                if let Ok(i) = postings.binary_search_by_key(&m.0, |p| p.0) {
+                    let candidate = (typo, postings[i].1 * idf);
+                    if best.is_none_or(|b| better(candidate, b)) {
+                        best = Some(candidate);
+                    }
+                }
+            }
+            best.inspect(|(typo, score)| {
+                m.1 += typo;
+                m.2 += score;
+            })
+            .is_some()
+        });
+        so_far
+    }
+
+    /// The matches in both lists (each sorted by slot), typos and scores added.
+    fn intersect(so_far: Vec<Match>, this: &[Match]) -> Vec<Match> {
+        let mut both = Vec::with_capacity(so_far.len().min(this.len()));
+        let mut other = this.iter().peekable();
+        for m in so_far {
+            while other.next_if(|o| o.0 < m.0).is_some() {}
+            if let Some(o) = other.next_if(|o| o.0 == m.0) {
+                both.push((m.0, m.1 + o.1, m.2 + o.2));
+            }
+        }
+        both
     }
 }
 
@@ -468,14 +540,12 @@ impl Model {
             }
             None => true,
         };
-        let words = if text_changed {
+        if text_changed {
             if let Some(old) = self.items[slot].take() {
-                self.search.remove(slot as u32, &old.words);
+                self.search.remove(slot as u32, &old.record);
             }
-            self.search.add(slot as u32, &record)
-        } else {
-            self.items[slot].take().map(|old| old.words).unwrap_or_default()
-        };
+            self.search.add(slot as u32, &record);
+        }
         let mut row = row_of(&record);
         row.category_slot = self.category_slots.get(&row.category).copied().unwrap_or(u32::MAX);
         let old = &self.rows[slot];
@@ -488,13 +558,13 @@ impl Model {
             self.scopes_mut().clear();
         }
         self.rows[slot] = row;
-        self.items[slot] = Some(Item { sort_name: record.draft.sort_name().into(), record: Arc::new(record), words });
+        self.items[slot] = Some(Item { sort_name: record.draft.sort_name().into(), record: Arc::new(record) });
     }
 
     fn remove(&mut self, id: i64) {
         if let Some(slot) = self.slot_of.remove(&id) {
             if let Some(old) = self.items[slot].take() {
-                self.search.remove(slot as u32, &old.words);
+                self.search.remove(slot as u32, &old.record);
             }
             self.rows[slot].live = false;
             self.free.push(slot);
@@ -552,22 +622,47 @@ impl Model {
                 row.live && covered.as_ref().is_none_or(|ids| ids.contains(&row.category))
             })
             .collect();
-        let scope = Arc::new(Scope { slots, orders: Default::default(), facets: Default::default() });
+        let scope = Arc::new(Scope {
+            slots,
+            orders: Default::default(),
+            by_price: Default::default(),
+            facets: Default::default(),
+        });
         scopes().entry(key).or_insert(scope).clone()
+    }
+
+    /// How two products compare in `key`'s order (forwards).
+    fn compare(&self, key: OrderKey, a: u32, b: u32) -> Ordering {
+        let (ra, rb) = (&self.rows[a as usize], &self.rows[b as usize]);
+        let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
+        match key {
+            OrderKey::Created => (ra.created_at, ra.id).cmp(&(rb.created_at, rb.id)),
+            OrderKey::Price => (ra.sell_price, ra.id).cmp(&(rb.sell_price, rb.id)),
+            OrderKey::Name => name(a).cmp(name(b)).then(ra.id.cmp(&rb.id)),
+        }
+    }
+
+    /// How two products compare in `key`'s order, read `backwards` or not.
+    fn compare_in(&self, key: OrderKey, backwards: bool, a: u32, b: u32) -> Ordering {
+        let order = self.compare(key, a, b);
+        if backwards { order.reverse() } else { order }
     }
 
     fn order<'s>(&self, scope: &'s Scope, key: OrderKey) -> &'s [u32] {
         scope.orders[key as usize].get_or_init(|| {
             let mut order = scope.slots.clone();
-            let row = |slot: u32| &self.rows[slot as usize];
-            let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
-            match key {
-                OrderKey::Created => order.sort_unstable_by_key(|&s| (row(s).created_at, row(s).id)),
-                OrderKey::Price => order.sort_unstable_by_key(|&s| (row(s).sell_price, row(s).id)),
-                OrderKey::Name => order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)).then(row(a).id.cmp(&row(b).id))),
-            }
+            order.sort_unstable_by(|&a, &b| self.compare(key, a, b));
             order
         })
+    }
+
+    fn price_columns<'s>(&self, scope: &'s Scope) -> (&'s [u32], &'s PriceColumns) {
+        let order = self.order(scope, OrderKey::Price);
+        let columns = scope.by_price.get_or_init(|| PriceColumns {
+            prices: order.iter().map(|&slot| self.rows[slot as usize].sell_price).collect(),
+            category_slots: order.iter().map(|&slot| self.rows[slot as usize].category_slot).collect(),
+        });
+        (order, columns)
     }
 
     fn category(&self, key: &CategoryKey) -> Option<&CategoryRecord> {
@@ -631,86 +726,153 @@ impl Model {
     fn scoped_listing(&self, filter: &ProductFilter, page: Page) -> ProductListing {
         let scope = self.scope(filter.category);
         let (key, backwards) = OrderKey::of(filter.effective_sort());
+        let only_price = filter.min_discount.is_none()
+            && filter.max_discount.is_none()
+            && filter.available.is_none()
+            && filter.in_stock.is_none();
+        if only_price && (filter.min_price.is_some() || filter.max_price.is_some()) {
+            let min = filter.min_price.map_or(i64::MIN, |m| m.minor());
+            let max = filter.max_price.map_or(i64::MAX, |m| m.minor());
+            return self.price_range_listing(&scope, (key, backwards), (min, max), page);
+        }
         let order = self.order(&scope, key);
-        let in_order = || -> Box<dyn Iterator<Item = u32> + '_> {
-            if backwards { Box::new(order.iter().rev().copied()) } else { Box::new(order.iter().copied()) }
-        };
         let (offset, limit) = (page.offset() as usize, page.limit() as usize);
         match Self::row_filter(filter) {
             None => ProductListing {
-                products: in_order().skip(offset).take(limit).filter_map(|slot| self.record(slot)).collect(),
+                products: Self::in_order(order, backwards)
+                    .skip(offset)
+                    .take(limit)
+                    .filter_map(|slot| self.record(slot))
+                    .collect(),
                 total: order.len() as u64,
                 facets: scope.facets.get_or_init(|| self.facets(scope.slots.iter().copied())).clone(),
             },
-            Some(keep) => {
-                let mut counts = FacetCounts::new(self.categories.len());
-                let mut page_slots = Vec::with_capacity(limit);
-                let mut total = 0_usize;
-                for slot in in_order() {
-                    let row = &self.rows[slot as usize];
-                    if keep(row) {
-                        if total >= offset && page_slots.len() < limit {
-                            page_slots.push(slot);
-                        }
-                        total += 1;
-                        counts.add(row);
-                    }
+            Some(keep) => self.walked_listing(order, backwards, keep, page),
+        }
+    }
+
+    fn in_order(order: &[u32], backwards: bool) -> Box<dyn Iterator<Item = u32> + '_> {
+        if backwards { Box::new(order.iter().rev().copied()) } else { Box::new(order.iter().copied()) }
+    }
+
+    /// Every product of `order` that `keep` keeps, counted and faceted, and
+    /// the page of them.
+    fn walked_listing(
+        &self,
+        order: &[u32],
+        backwards: bool,
+        keep: impl Fn(&Row) -> bool,
+        page: Page,
+    ) -> ProductListing {
+        let (offset, limit) = (page.offset() as usize, page.limit() as usize);
+        let mut counts = FacetCounts::new(self.categories.len());
+        let mut page_slots = Vec::with_capacity(limit);
+        let mut total = 0_usize;
+        for slot in Self::in_order(order, backwards) {
+            let row = &self.rows[slot as usize];
+            if keep(row) {
+                if total >= offset && page_slots.len() < limit {
+                    page_slots.push(slot);
                 }
-                ProductListing {
-                    products: page_slots.into_iter().filter_map(|slot| self.record(slot)).collect(),
-                    total: total as u64,
-                    facets: counts.finish(&self.categories),
-                }
+                total += 1;
+                counts.add(row);
             }
+        }
+        ProductListing {
+            products: page_slots.into_iter().filter_map(|slot| self.record(slot)).collect(),
+            total: total as u64,
+            facets: counts.finish(&self.categories),
+        }
+    }
+
+    /// A listing filtered by selling price (`min..=max`) and nothing else but
+    /// its scope: the matches are a run of the price order, so the total and
+    /// the facets come from [`PriceColumns`], and the page from that run (in
+    /// price order), from a walk of the wanted order that stops at the page's
+    /// end (a wide range), or from the run sorted (a narrow one).
+    fn price_range_listing(
+        &self,
+        scope: &Scope,
+        (key, backwards): (OrderKey, bool),
+        (min, max): (i64, i64),
+        page: Page,
+    ) -> ProductListing {
+        let (by_price, columns) = self.price_columns(scope);
+        let start = columns.prices.partition_point(|&p| p < min);
+        let end = columns.prices.partition_point(|&p| p <= max).max(start);
+        let (run, prices) = (&by_price[start..end], &columns.prices[start..end]);
+        let mut counts = FacetCounts::new(self.categories.len());
+        for &category in &columns.category_slots[start..end] {
+            if let Some(n) = counts.by_category.get_mut(category as usize) {
+                *n += 1;
+            }
+        }
+        // Each band's count is the run's prices from its lower bound (band 0
+        // takes everything below the next) to the next band's.
+        let below = |bound: Option<&i64>| bound.map_or(prices.len(), |&b| prices.partition_point(|&p| p < b));
+        for (i, band) in counts.bands.iter_mut().enumerate() {
+            let from = if i == 0 { 0 } else { below(PRICE_BANDS.get(i)) };
+            *band = (below(PRICE_BANDS.get(i + 1)) - from) as u64;
+        }
+        let (offset, limit) = (page.offset() as usize, page.limit() as usize);
+        let page_slots: Vec<u32> = if key == OrderKey::Price {
+            if backwards {
+                run.iter().rev().skip(offset).take(limit).copied().collect()
+            } else {
+                run.iter().skip(offset).take(limit).copied().collect()
+            }
+        } else if run.len() * 4 >= scope.slots.len() {
+            // At least a quarter of the scope matches: about 4 × (offset +
+            // limit) entries of the order are read before the page is full.
+            let order = self.order(scope, key);
+            let in_range = |slot: &u32| (min..=max).contains(&self.rows[*slot as usize].sell_price);
+            if backwards {
+                order.iter().rev().filter(|s| in_range(s)).skip(offset).take(limit).copied().collect()
+            } else {
+                order.iter().filter(|s| in_range(s)).skip(offset).take(limit).copied().collect()
+            }
+        } else {
+            let mut matches = run.to_vec();
+            sort_head(&mut matches, offset + limit, |&a, &b| self.compare_in(key, backwards, a, b));
+            matches.into_iter().skip(offset).collect()
+        };
+        ProductListing {
+            products: page_slots.into_iter().filter_map(|slot| self.record(slot)).collect(),
+            total: run.len() as u64,
+            facets: counts.finish(&self.categories),
         }
     }
 
     fn searched_listing(&self, filter: &ProductFilter, query: &SearchQuery, page: Page) -> ProductListing {
-        let found = self.search.search(query, self.live_count());
+        let mut matches = self.search.search(query, self.live_count());
         let categories = filter.category.map(|parent| self.covered_categories(parent));
         let keep_row = Self::row_filter(filter);
-        let keep = |row: &Row| {
+        matches.retain(|m| {
+            let row = &self.rows[m.0 as usize];
             row.live
                 && categories.as_ref().is_none_or(|ids| ids.contains(&row.category))
                 && keep_row.as_ref().is_none_or(|keep| keep(row))
-        };
-        // (slot, typos, score): the last two only matter for relevance.
-        let mut matches: Vec<(u32, u32, f32)> = found
-            .iter()
-            .filter(|(slot, _)| keep(&self.rows[**slot as usize]))
-            .map(|(slot, (typos, score))| (*slot, *typos, *score))
-            .collect();
+        });
         let total = matches.len() as u64;
         let facets = self.facets(matches.iter().map(|m| m.0));
-        let row = |slot: u32| &self.rows[slot as usize];
-        let name = |slot: u32| self.items[slot as usize].as_ref().map_or("", |i| &i.sort_name);
-        let sort = filter.effective_sort();
-        let order = |a: &(u32, u32, f32), b: &(u32, u32, f32)| -> Ordering {
-            let (ra, rb) = (row(a.0), row(b.0));
-            match sort {
-                ProductSort::PriceAsc => (ra.sell_price, ra.id).cmp(&(rb.sell_price, rb.id)),
-                ProductSort::PriceDesc => (rb.sell_price, rb.id).cmp(&(ra.sell_price, ra.id)),
-                ProductSort::NameAsc => name(a.0).cmp(name(b.0)).then(ra.id.cmp(&rb.id)),
-                ProductSort::NameDesc => name(b.0).cmp(name(a.0)).then(rb.id.cmp(&ra.id)),
-                ProductSort::Oldest => (ra.created_at, ra.id).cmp(&(rb.created_at, rb.id)),
-                ProductSort::Newest => (rb.created_at, rb.id).cmp(&(ra.created_at, ra.id)),
-                // Fewer words matched through a typo first, then the better score.
-                ProductSort::Relevance => a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)).then(ra.id.cmp(&rb.id)),
-            }
-        };
         let offset = page.offset() as usize;
         let end = (offset + page.limit() as usize).min(matches.len());
         if offset >= matches.len() {
             return ProductListing { products: Vec::new(), total, facets };
         }
-        // Only the first `end` in order are needed: partition around the
-        // end-th, then sort that head.
-        if end < matches.len() {
-            matches.select_nth_unstable_by(end, order);
-            matches.truncate(end);
+        match filter.effective_sort() {
+            // Fewer words matched through a typo first, then the better score.
+            ProductSort::Relevance => sort_head(&mut matches, end, |a, b| {
+                a.1.cmp(&b.1)
+                    .then(b.2.total_cmp(&a.2))
+                    .then(self.rows[a.0 as usize].id.cmp(&self.rows[b.0 as usize].id))
+            }),
+            sort => {
+                let (key, backwards) = OrderKey::of(sort);
+                sort_head(&mut matches, end, |a, b| self.compare_in(key, backwards, a.0, b.0));
+            }
         }
-        matches.sort_unstable_by(order);
-        let products = matches[offset..end].iter().filter_map(|(slot, _, _)| self.record(*slot)).collect();
+        let products = matches[offset..end].iter().filter_map(|m| self.record(m.0)).collect();
         ProductListing { products, total, facets }
     }
 }
@@ -946,6 +1108,8 @@ impl ReadModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use emporium_domain::catalog::ProductDraft;
+    use emporium_domain::money::Percent;
 
     #[test]
     fn one_edit_is_one_insertion_deletion_substitution_or_swap() {
@@ -955,6 +1119,203 @@ mod tests {
         assert!(within_one_edit("headphones", "headphones"));
         assert!(!within_one_edit("hdphones", "headphones"));
         assert!(!within_one_edit("haedphonez", "headphones"));
+    }
+
+    /// A catalog of `n` products in three categories (one nested in
+    /// another), with prices, names and dates drawn from a fixed LCG.
+    fn catalog(n: i64) -> Model {
+        let mut seed: u64 = 7;
+        let mut next = move |below: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % below
+        };
+        let category = |id: i64, parent: Option<i64>| CategoryRecord {
+            id: CategoryId::new(id),
+            name: format!("Category {id}"),
+            slug: format!("category-{id}"),
+            description: None,
+            parent_id: parent.map(CategoryId::new),
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            version: 1,
+        };
+        let mut model = Model::default();
+        model.set_categories(vec![category(1, None), category(2, Some(1)), category(3, None)]);
+        let words = ["acme", "nova", "steel", "quiet", "headphones", "kettle", "lamp", "compact"];
+        for id in 1..=n {
+            let name = format!(
+                "{} {} {} M{}",
+                words[next(2) as usize],
+                words[2 + next(3) as usize],
+                words[5 + next(3) as usize],
+                next(50)
+            );
+            let price = Money::from_minor(99 + next(20_000) as i64);
+            let discount = Percent::from_basis_points([0, 0, 1_000, 2_500][next(4) as usize]).unwrap();
+            let draft = ProductDraft {
+                description: format!("{name} for {}", words[next(8) as usize]),
+                name,
+                price,
+                discount,
+                category_id: Some(CategoryId::new(1 + next(3) as i64)),
+                images: Vec::new(),
+                stock: next(3) as i64,
+                available: next(5) > 0,
+                keywords: vec![words[next(8) as usize].to_string()],
+                sku: None,
+            };
+            let created = Timestamp::from_millis(next(1_000) as i64);
+            model.upsert(ProductRecord {
+                id: ProductId::new(id),
+                sell_price: draft.sell_price(),
+                category: None,
+                draft,
+                created_by: None,
+                created_at: created,
+                updated_at: created,
+                version: 1,
+            });
+        }
+        model
+    }
+
+    fn ids(listing: &ProductListing) -> Vec<i64> {
+        listing.products.iter().map(|p| p.id.get()).collect()
+    }
+
+    #[test]
+    fn a_price_range_listing_equals_the_walk_of_every_match() {
+        let model = catalog(3_000);
+        let sorts = [
+            ProductSort::Newest,
+            ProductSort::Oldest,
+            ProductSort::PriceAsc,
+            ProductSort::PriceDesc,
+            ProductSort::NameAsc,
+            ProductSort::NameDesc,
+        ];
+        let ranges = [
+            (None, Some(50)),
+            (Some(0), Some(19_000)),
+            (Some(500), Some(2_500)),
+            (Some(12_000), None),
+            (Some(90), Some(89)),
+            (Some(4_000), Some(4_100)),
+        ];
+        for category in [None, Some(CategoryId::new(1)), Some(CategoryId::new(2)), Some(CategoryId::new(3))] {
+            for (min, max) in ranges {
+                for sort in sorts {
+                    for page in [1, 2, 7, 400] {
+                        let filter = ProductFilter {
+                            category,
+                            min_price: min.map(Money::from_minor),
+                            max_price: max.map(Money::from_minor),
+                            sort: Some(sort),
+                            ..ProductFilter::default()
+                        };
+                        let page = Page::new(Some(page), Some(20), 20).unwrap();
+                        let fast = model.listing(&filter, page);
+                        let scope = model.scope(category);
+                        let (key, backwards) = OrderKey::of(sort);
+                        let keep = Model::row_filter(&filter).unwrap();
+                        let walked = model.walked_listing(model.order(&scope, key), backwards, keep, page);
+                        let case = format!("{category:?} {min:?}..{max:?} {sort:?} {page:?}");
+                        assert_eq!(ids(&fast), ids(&walked), "{case}");
+                        assert_eq!(fast.total, walked.total, "{case}");
+                        assert_eq!(fast.facets, walked.facets, "{case}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The search as a hash map per query word, the way it was before the
+    /// postings were sorted lists: the reference the merge and the probes
+    /// must agree with.
+    fn search_by_maps(index: &SearchIndex, query: &SearchQuery, live: usize) -> HashMap<u32, (u32, f32)> {
+        let terms = query.terms();
+        let mut result: Option<HashMap<u32, (u32, f32)>> = None;
+        for (i, term) in terms.iter().enumerate() {
+            let mut this: HashMap<u32, (u32, f32)> = HashMap::new();
+            for (word, typo) in index.matching_words(term, i + 1 == terms.len()) {
+                let postings = &index.words[word];
+                let n = postings.len() as f32;
+                let idf = (1.0 + (live as f32 - n + 0.5).max(0.0) / (n + 0.5)).ln().max(0.01);
+                for &(slot, score) in postings {
+                    let candidate = (u32::from(typo), score * idf);
+                    let best = this.entry(slot).or_insert(candidate);
+                    if better(candidate, *best) {
+                        *best = candidate;
+                    }
+                }
+            }
+            result = Some(match result {
+                None => this,
+                Some(mut so_far) => {
+                    so_far.retain(|slot, (typos, score)| match this.get(slot) {
+                        Some((t, s)) => {
+                            *typos += t;
+                            *score += s;
+                            true
+                        }
+                        None => false,
+                    });
+                    so_far
+                }
+            });
+        }
+        result.unwrap_or_default()
+    }
+
+    #[test]
+    fn the_search_finds_what_a_map_per_word_finds() {
+        let mut model = catalog(3_000);
+        // A rare word beside common ones, so the probing path runs too.
+        let mut rare = (*model.product(ProductId::new(17)).unwrap()).clone();
+        rare.draft.name = "acme zephyr steel lamp".into();
+        model.upsert(rare);
+        for raw in [
+            "acme",
+            "acme steel",
+            "zephyr acme",
+            "steel zephyr",
+            "hedphones nova",
+            "quiet kett",
+            "lamp m4",
+            "nope",
+            "acme lamp kettle",
+        ] {
+            let query = SearchQuery::parse(raw).unwrap();
+            let found = model.search.search(&query, model.live_count());
+            assert!(found.windows(2).all(|w| w[0].0 < w[1].0), "{raw}: sorted by slot, once each");
+            let reference = search_by_maps(&model.search, &query, model.live_count());
+            assert_eq!(found.len(), reference.len(), "{raw}");
+            for (slot, typos, score) in found {
+                let (t, s) = reference[&slot];
+                assert_eq!(typos, t, "{raw}");
+                assert!((score - s).abs() <= 1e-4 * s.abs().max(1.0), "{raw}: {score} vs {s}");
+            }
+        }
+        let zephyr = SearchQuery::parse("zephyr").unwrap();
+        assert_eq!(model.search.search(&zephyr, model.live_count()).len(), 1);
+    }
+
+    #[test]
+    fn an_edited_or_removed_product_leaves_the_index() {
+        let mut model = catalog(50);
+        let mut edited = (*model.product(ProductId::new(3)).unwrap()).clone();
+        edited.draft.name = "zephyr".into();
+        edited.draft.description = "zephyr".into();
+        edited.draft.keywords = Vec::new();
+        model.upsert(edited);
+        let count = |model: &Model, raw: &str| model.search.search(&SearchQuery::parse(raw).unwrap(), 50).len();
+        assert_eq!(count(&model, "zephyr"), 1);
+        let words_before = model.search.words.len();
+        model.remove(3);
+        assert_eq!(count(&model, "zephyr"), 0);
+        assert!(!model.search.words.contains_key("zephyr"), "an empty word is dropped");
+        assert!(!model.search.deletions.values().any(|w| w.contains("zephyr")), "and its typo forms");
+        assert_eq!(model.search.words.len(), words_before - 1);
     }
 
     #[test]
