@@ -39,16 +39,51 @@ impl<V: Clone> Clone for Entry<V> {
     }
 }
 
+/// About what a cached key or value holds in memory, in bytes.
+pub trait Weigh {
+    fn bytes(&self) -> u64;
+}
+
+impl Weigh for String {
+    fn bytes(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl Weigh for Arc<Vec<u8>> {
+    fn bytes(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// The bookkeeping of one entry beside its key and value (the entry, the
+/// allocations' headers, the cache's slot), counted so that many small
+/// entries cannot outgrow the budget.
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// Weighs an entry by its bytes, so the cache is bounded by memory rather
+/// than by a count: rendered pages range from a few hundred bytes to tens
+/// of kilobytes, and 5,000 of the large ones were 85 MiB (issue 12).
+#[derive(Clone, Copy)]
+struct ByBytes;
+
+impl<K: Weigh, V: Weigh> quick_cache::Weighter<K, Entry<V>> for ByBytes {
+    fn weight(&self, key: &K, entry: &Entry<V>) -> u64 {
+        key.bytes() + entry.value.bytes() + ENTRY_OVERHEAD
+    }
+}
+
 /// One kind of cached read, keyed by `K`.
 pub struct TtlCache<K, V> {
-    entries: quick_cache::sync::Cache<K, Entry<V>>,
+    entries: quick_cache::sync::Cache<K, Entry<V>, ByBytes>,
     ttl: Duration,
     generation: Arc<AtomicU64>,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
-    fn new(capacity: usize, ttl: Duration, generation: Arc<AtomicU64>) -> Self {
-        Self { entries: quick_cache::sync::Cache::new(capacity), ttl, generation }
+impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> TtlCache<K, V> {
+    /// A cache holding up to `budget` bytes (about `expected` entries).
+    fn new(budget: u64, expected: usize, ttl: Duration, generation: Arc<AtomicU64>) -> Self {
+        Self { entries: quick_cache::sync::Cache::with_weighter(expected, budget, ByBytes), ttl, generation }
     }
 
     /// The cached value, or `load`'s (which is then kept).
@@ -97,10 +132,15 @@ pub struct CatalogCache {
     pub pages: TtlCache<String, Arc<Vec<u8>>>,
 }
 
+/// The memory the rendered pages may take: the hot pages of a shop front
+/// (its home, category and top search pages) fit many times over, and a
+/// crawler walking every URL cannot grow the server past it.
+pub const PAGE_CACHE_BYTES: u64 = 32 << 20;
+
 impl CatalogCache {
     pub fn new(ttl: Duration) -> Self {
         let generation = Arc::new(AtomicU64::new(0));
-        Self { pages: TtlCache::new(5_000, ttl, generation.clone()), generation }
+        Self { pages: TtlCache::new(PAGE_CACHE_BYTES, 4_000, ttl, generation.clone()), generation }
     }
 
     /// Something in the catalog (or its stock) changed: forget everything.
@@ -139,6 +179,19 @@ mod tests {
         // Once it is much older than the TTL, it is never served.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(cache.pages.get_or_load("k".into(), load(3)).await.unwrap()[0], 3);
+    }
+
+    #[tokio::test]
+    async fn the_pages_kept_are_bounded_by_bytes() {
+        let cache = CatalogCache::new(Duration::from_secs(60));
+        let page = Arc::new(vec![0_u8; 64 << 10]);
+        for n in 0..2_000 {
+            let page = page.clone();
+            cache.pages.get_or_load(format!("/products?page={n}"), async move { Ok(page) }).await.unwrap();
+        }
+        let held = cache.pages.entries.weight();
+        assert!(held <= PAGE_CACHE_BYTES, "{held} bytes held");
+        assert!(cache.pages.entries.len() < 2_000 && !cache.pages.entries.is_empty());
     }
 
     #[tokio::test]
