@@ -2,12 +2,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -104,13 +106,73 @@ fn record(method: &'static str, route: &str, status: u16, elapsed: Duration) {
     });
 }
 
-pub async fn record_requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    // The route template, not the raw path, so ids do not explode the label set.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record(method, route, response.status().as_u16(), started.elapsed());
-    response
+/// Counts and times every request by method, route template and status.
+///
+/// A tower layer rather than `middleware::from_fn`: it sits on every route
+/// (it needs the matched route), and a `from_fn` middleware clones the
+/// route's whole boxed service on every request to call it (issue 12's
+/// profile); this one calls the route it wraps in place.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRequestsLayer;
+
+impl<S> tower::Layer<S> for RecordRequestsLayer {
+    type Service = RecordRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordRequests { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordRequests<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RecordRequests<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        // The route template, not the raw path, so ids do not explode the label set.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Recorded { inner: self.inner.call(request), started, method, route }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A route's response on its way out, recorded when it is ready.
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: &'static str,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            record(this.method, route, response.status().as_u16(), this.started.elapsed());
+        }
+        Poll::Ready(result)
+    }
 }

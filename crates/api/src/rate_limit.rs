@@ -9,9 +9,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use emporium_domain::Error;
 pub use emporium_limits::Quota;
@@ -46,13 +45,66 @@ fn exempt(path: &str) -> bool {
 /// Applies the general per-IP budget and sets the headers on every response.
 /// It fails open: while shared counters are unreachable each server counts
 /// for itself, as it does without Redis.
-pub async fn limit_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(quota) = state.settings.rate_limit else {
-        return next.run(request).await;
-    };
-    if exempt(request.uri().path()) {
-        return next.run(request).await;
+///
+/// A tower layer rather than `middleware::from_fn`: it sits on every route,
+/// and `from_fn` clones the route's boxed service on every request, where
+/// this one calls it in place when nothing is counted (the limit off, or an
+/// exempt path) and clones it only to await the counters first.
+#[derive(Clone)]
+pub struct LimitRequestsLayer {
+    state: AppState,
+}
+
+impl LimitRequestsLayer {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
     }
+}
+
+impl<S> tower::Layer<S> for LimitRequestsLayer {
+    type Service = LimitRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LimitRequests { inner, state: self.state.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct LimitRequests<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<Request> for LimitRequests<S>
+where
+    S: tower::Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let quota = match self.state.settings.rate_limit {
+            Some(quota) if !exempt(request.uri().path()) => quota,
+            _ => return Box::pin(self.inner.call(request)),
+        };
+        // The ready service goes into the future; a clone stays for the next
+        // request (tower's pattern for a service called after an await).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(limited(self.state.clone(), quota, request, inner))
+    }
+}
+
+async fn limited<S>(state: AppState, quota: Quota, request: Request, mut inner: S) -> Result<Response, S::Error>
+where
+    S: tower::Service<Request, Response = Response>,
+{
     let (mut parts, body) = request.into_parts();
     let ip = ClientIp::resolve(&parts, &state.settings.trusted_proxies);
     parts.extensions.insert(ip);
@@ -60,7 +112,7 @@ pub async fn limit_requests(State(state): State<AppState>, request: Request, nex
     let counts = state.limits.run_or_local(&[Op::Hit { key: &key, window: quota.window }]).await;
     let verdict = quota.judge(counts.first().copied().unwrap_or_default());
     let mut response = if verdict.allowed {
-        next.run(Request::from_parts(parts, body)).await
+        inner.call(Request::from_parts(parts, body)).await?
     } else {
         let mut refused =
             ApiError::from(Error::RateLimited { retry_after_secs: ceil_secs(verdict.resets_in) }).into_response();
@@ -68,7 +120,7 @@ pub async fn limit_requests(State(state): State<AppState>, request: Request, nex
         refused
     };
     apply_headers(&verdict, &mut response);
-    response
+    Ok(response)
 }
 
 impl AppState {

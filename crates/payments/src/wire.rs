@@ -79,6 +79,8 @@ pub(crate) fn unexpected(what: &str, detail: impl std::fmt::Display) -> Provider
     ProviderError::Unavailable(format!("{what}: unexpected answer from the provider: {detail}"))
 }
 
+/// Seconds since 1970; only the fakes (feature `fake`) read the clock this way.
+#[cfg(feature = "fake")]
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
