@@ -440,10 +440,10 @@ impl SearchIndex {
     /// Every product one query word matches, through its best-matching
     /// indexed word, sorted by slot.
     fn term_matches(words: &[(&Postings, u32, f32)]) -> Vec<Match> {
-        let mut matches: Vec<Match> = words
-            .iter()
-            .flat_map(|&(postings, typo, idf)| postings.iter().map(move |&(slot, score)| (slot, typo, score * idf)))
-            .collect();
+        let mut matches: Vec<Match> = Vec::with_capacity(words.iter().map(|w| w.0.len()).sum());
+        for &(postings, typo, idf) in words {
+            matches.extend(postings.iter().map(|&(slot, score)| (slot, typo, score * idf)));
+        }
         if words.len() > 1 {
             matches.sort_unstable_by_key(|m| m.0);
             // `kept` is the earlier of two neighbours; keep the better match in it.
@@ -845,14 +845,19 @@ impl Model {
 
     fn searched_listing(&self, filter: &ProductFilter, query: &SearchQuery, page: Page) -> ProductListing {
         let mut matches = self.search.search(query, self.live_count());
-        let categories = filter.category.map(|parent| self.covered_categories(parent));
-        let keep_row = Self::row_filter(filter);
-        matches.retain(|m| {
-            let row = &self.rows[m.0 as usize];
-            row.live
-                && categories.as_ref().is_none_or(|ids| ids.contains(&row.category))
-                && keep_row.as_ref().is_none_or(|keep| keep(row))
-        });
+        // A category's scope lists its products by slot, as the matches are:
+        // a merge keeps those in it without reading a row per match.
+        if filter.category.is_some() && !matches.is_empty() {
+            let scope = self.scope(filter.category);
+            let mut in_scope = scope.slots.iter().peekable();
+            matches.retain(|m| {
+                while in_scope.next_if(|&&s| s < m.0).is_some() {}
+                in_scope.peek().is_some_and(|&&s| s == m.0)
+            });
+        }
+        if let Some(keep) = Self::row_filter(filter) {
+            matches.retain(|m| keep(&self.rows[m.0 as usize]));
+        }
         let total = matches.len() as u64;
         let facets = self.facets(matches.iter().map(|m| m.0));
         let offset = page.offset() as usize;
@@ -1298,6 +1303,32 @@ mod tests {
         }
         let zephyr = SearchQuery::parse("zephyr").unwrap();
         assert_eq!(model.search.search(&zephyr, model.live_count()).len(), 1);
+    }
+
+    #[test]
+    fn a_search_in_a_category_keeps_its_products_and_its_sub_categories() {
+        let model = catalog(2_000);
+        let query = SearchQuery::parse("acme").unwrap();
+        for parent in [1, 2, 3] {
+            let covered = model.covered_categories(CategoryId::new(parent));
+            let filter = ProductFilter {
+                search: Some(query.clone()),
+                category: Some(CategoryId::new(parent)),
+                sort: Some(ProductSort::Oldest),
+                ..ProductFilter::default()
+            };
+            let listing = model.listing(&filter, Page::new(Some(1), Some(100), 20).unwrap());
+            let expected: Vec<u32> = model
+                .search
+                .search(&query, model.live_count())
+                .into_iter()
+                .map(|m| m.0)
+                .filter(|&slot| covered.contains(&model.rows[slot as usize].category))
+                .collect();
+            assert_eq!(listing.total, expected.len() as u64, "category {parent}");
+            assert!(listing.total > 0);
+            assert!(listing.products.iter().all(|p| covered.contains(&p.draft.category_id.unwrap().get())));
+        }
     }
 
     #[test]
