@@ -4,7 +4,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::ServiceBuilder;
@@ -67,29 +66,87 @@ type Refusals = Arc<Vec<(&'static str, fn(StatusCode) -> Response)>>;
 
 /// Re-renders a [`RefusedBeforeRouting`] answer to a dialect's request in
 /// that dialect's error shape.
-async fn in_dialect_shape(
-    axum::extract::State(refusals): axum::extract::State<Refusals>,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> Response {
-    let path = request.uri().path();
-    let Some(&(_, refusal)) =
-        refusals.iter().find(|(base, _)| path.strip_prefix(base).is_some_and(|r| r.is_empty() || r.starts_with('/')))
-    else {
-        return next.run(request).await;
-    };
-    let response = next.run(request).await;
-    if response.extensions().get::<RefusedBeforeRouting>().is_none() {
-        return response;
+///
+/// A tower layer rather than `middleware::from_fn`: it is the outermost
+/// layer, and `from_fn` clones the whole stack inside it on every request.
+#[derive(Clone)]
+struct InDialectShapeLayer {
+    refusals: Refusals,
+}
+
+impl<S> tower::Layer<S> for InDialectShapeLayer {
+    type Service = InDialectShape<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InDialectShape { inner, refusals: self.refusals.clone() }
     }
-    let (parts, _) = response.into_parts();
-    let mut shaped = refusal(parts.status);
-    for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            shaped.headers_mut().insert(name.clone(), value.clone());
+}
+
+#[derive(Clone)]
+struct InDialectShape<S> {
+    inner: S,
+    refusals: Refusals,
+}
+
+impl<S, B, Out> tower::Service<Request<B>> for InDialectShape<S>
+where
+    S: tower::Service<Request<B>, Response = axum::http::Response<Out>>,
+    Out: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    Out::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Shaped<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let refusal = self
+            .refusals
+            .iter()
+            .find(|(base, _)| path.strip_prefix(base).is_some_and(|r| r.is_empty() || r.starts_with('/')))
+            .map(|&(_, refusal)| refusal);
+        Shaped { inner: self.inner.call(request), refusal }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer to a request, re-shaped on its way out when it is a
+    /// dialect's and was refused before routing.
+    struct Shaped<F> {
+        #[pin]
+        inner: F,
+        refusal: Option<fn(StatusCode) -> Response>,
+    }
+}
+
+impl<F, E, Out> std::future::Future for Shaped<F>
+where
+    F: std::future::Future<Output = Result<axum::http::Response<Out>, E>>,
+    Out: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    Out::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?.map(axum::body::Body::new);
+        let Some(refusal) = this.refusal else { return std::task::Poll::Ready(Ok(response)) };
+        if response.extensions().get::<RefusedBeforeRouting>().is_none() {
+            return std::task::Poll::Ready(Ok(response));
         }
+        let (parts, _) = response.into_parts();
+        let mut shaped = refusal(parts.status);
+        for (name, value) in parts.headers.iter() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                shaped.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        std::task::Poll::Ready(Ok(shaped))
     }
-    shaped
 }
 
 /// The whole HTTP application: the native API, the dialects, `extra` routes
@@ -139,7 +196,7 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
     // the service it wraps on every request, so per-route layers cost a
     // chain of boxed clones per request (issue 12's profile of `/health`).
     let layered = ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(refusals, in_dialect_shape))
+        .layer(InDialectShapeLayer { refusals })
         .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| -> Response {
             let what = panic
                 .downcast_ref::<&str>()
