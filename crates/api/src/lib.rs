@@ -5,6 +5,7 @@
 //! Everything every route shares (envelopes, errors, body and query parsing,
 //! authentication, rate limits, request ids, metrics) is done once here.
 
+mod edge;
 pub mod envelope;
 pub mod error;
 pub mod extract;

@@ -116,7 +116,7 @@ where
     } else {
         let mut refused =
             ApiError::from(Error::RateLimited { retry_after_secs: ceil_secs(verdict.resets_in) }).into_response();
-        refused.extensions_mut().insert(crate::router::RefusedBeforeRouting);
+        refused.extensions_mut().insert(crate::edge::RefusedBeforeRouting);
         refused
     };
     apply_headers(&verdict, &mut response);

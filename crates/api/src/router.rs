@@ -9,17 +9,15 @@ use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::edge::{EdgeLayer, REQUEST_ID, Refusals, RefusedBeforeRouting};
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::{AppState, rate_limit, routes};
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The native API under `/api/v1`, for the OpenAPI document and the router alike.
 pub fn native_api() -> OpenApiRouter<AppState> {
@@ -37,8 +35,39 @@ pub fn native_api() -> OpenApiRouter<AppState> {
     )
 }
 
+/// What serves every request: the router inside the layers that wrap it.
+/// `axum::serve` clones it per request, so it is cheap to clone (shared
+/// `Arc`s and plain values), and it is not wrapped in a `Router` of its own:
+/// a router's fallback service is cloned into a new box on every request
+/// (issue 12's profile of `/health`).
+pub trait HttpApp:
+    tower::Service<
+        axum::extract::Request,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpApp for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The whole HTTP application with the native API only.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl HttpApp {
     router_with(state, Vec::new(), Router::new())
 }
 
@@ -56,105 +85,12 @@ pub struct Dialect {
     pub refusal: fn(StatusCode) -> Response,
 }
 
-/// Marks a response the layers in front of every route gave (the rate
-/// limit's refusal, a panic's 500): on a dialect's path it is re-rendered in
-/// the dialect's shape, since no route of the dialect ever ran.
-#[derive(Debug, Clone, Copy)]
-pub struct RefusedBeforeRouting;
-
-type Refusals = Arc<Vec<(&'static str, fn(StatusCode) -> Response)>>;
-
-/// Re-renders a [`RefusedBeforeRouting`] answer to a dialect's request in
-/// that dialect's error shape.
-///
-/// A tower layer rather than `middleware::from_fn`: it is the outermost
-/// layer, and `from_fn` clones the whole stack inside it on every request.
-#[derive(Clone)]
-struct InDialectShapeLayer {
-    refusals: Refusals,
-}
-
-impl<S> tower::Layer<S> for InDialectShapeLayer {
-    type Service = InDialectShape<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        InDialectShape { inner, refusals: self.refusals.clone() }
-    }
-}
-
-#[derive(Clone)]
-struct InDialectShape<S> {
-    inner: S,
-    refusals: Refusals,
-}
-
-impl<S, B, Out> tower::Service<Request<B>> for InDialectShape<S>
-where
-    S: tower::Service<Request<B>, Response = axum::http::Response<Out>>,
-    Out: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    Out::Error: Into<axum::BoxError>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Shaped<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        let refusal = self
-            .refusals
-            .iter()
-            .find(|(base, _)| path.strip_prefix(base).is_some_and(|r| r.is_empty() || r.starts_with('/')))
-            .map(|&(_, refusal)| refusal);
-        Shaped { inner: self.inner.call(request), refusal }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The answer to a request, re-shaped on its way out when it is a
-    /// dialect's and was refused before routing.
-    struct Shaped<F> {
-        #[pin]
-        inner: F,
-        refusal: Option<fn(StatusCode) -> Response>,
-    }
-}
-
-impl<F, E, Out> std::future::Future for Shaped<F>
-where
-    F: std::future::Future<Output = Result<axum::http::Response<Out>, E>>,
-    Out: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    Out::Error: Into<axum::BoxError>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?.map(axum::body::Body::new);
-        let Some(refusal) = this.refusal else { return std::task::Poll::Ready(Ok(response)) };
-        if response.extensions().get::<RefusedBeforeRouting>().is_none() {
-            return std::task::Poll::Ready(Ok(response));
-        }
-        let (parts, _) = response.into_parts();
-        let mut shaped = refusal(parts.status);
-        for (name, value) in parts.headers.iter() {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                shaped.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        std::task::Poll::Ready(Ok(shaped))
-    }
-}
-
 /// The whole HTTP application: the native API, the dialects, `extra` routes
 /// outside the API document (the admin dashboard), the service endpoints,
 /// and the layers every request passes through (so every request, whichever
 /// API or page it is for, counts against the same rate limits and is logged
 /// the same way).
-pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppState>) -> Router {
+pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppState>) -> impl HttpApp {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let refusals: Refusals = Arc::new(dialects.iter().map(|d| (d.base_path, d.refusal)).collect());
@@ -187,16 +123,21 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
         .method_not_allowed_fallback(|| async {
             ApiError::http(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")
         })
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(rate_limit::LimitRequestsLayer::new(state.clone()))
-        .layer(crate::metrics::RecordRequestsLayer)
+        // One `layer` call for the three: each call wraps every route in a
+        // new boxed route, cloned and boxed again on every request.
+        .layer(
+            ServiceBuilder::new()
+                .layer(crate::metrics::RecordRequestsLayer)
+                .layer(rate_limit::LimitRequestsLayer::new(state.clone()))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
         .with_state(state);
     // The rest wrap the router once rather than every route: `Router::layer`
     // copies its layers onto each route, and a `from_fn` middleware clones
     // the service it wraps on every request, so per-route layers cost a
     // chain of boxed clones per request (issue 12's profile of `/health`).
-    let layered = ServiceBuilder::new()
-        .layer(InDialectShapeLayer { refusals })
+    ServiceBuilder::new()
+        .layer(EdgeLayer { refusals })
         .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| -> Response {
             let what = panic
                 .downcast_ref::<&str>()
@@ -208,31 +149,12 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
             response.extensions_mut().insert(RefusedBeforeRouting);
             response
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id =
-                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            let request_id = request.headers().get(REQUEST_ID).and_then(|id| id.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = loggable_uri(request.uri()), request_id = %request_id)
         }))
         .layer(cors)
-        .service(routed);
-    Router::new().fallback_service(layered)
-}
-
-/// A random (version 4) UUID per request, as tower-http's `MakeRequestUuid`
-/// makes, but drawn from the thread's cached RNG instead of a `getrandom`
-/// system call per request, and written into a stack buffer instead of a
-/// `String` first (both showed in issue 12's profile of `/health`).
-#[derive(Debug, Clone, Copy)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = [0_u8; uuid::fmt::Hyphenated::LENGTH];
-        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).ok().map(RequestId::new)
-    }
+        .service(routed)
 }
 
 /// What of a request's URI goes into the log: the path only. The query
@@ -274,7 +196,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-ratelimit-reset"),
             header::RETRY_AFTER,
         ])
-        .max_age(Duration::from_secs(600));
+        .max_age(Duration::from_secs(600))
+        // Every response's `Vary` is added by the edge layer, as a static
+        // header instead of a list joined per response.
+        .vary([]);
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(AllowOrigin::any());
     }

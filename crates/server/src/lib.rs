@@ -108,7 +108,10 @@ pub struct Application {
     listener: TcpListener,
     /// The separate `/metrics` address, when one is configured.
     metrics_listener: Option<TcpListener>,
-    router: axum::Router,
+    /// What the router is made of; it is made in `run_until`, since what it
+    /// is (every layer and route) has a type that cannot be named here.
+    state: AppState,
+    dashboard: axum::Router<AppState>,
     store: Arc<dyn Store>,
     services: Services,
     mail: mail_worker::MailWorker,
@@ -152,7 +155,6 @@ impl Application {
         );
         let state = AppState::new(services.clone(), config.api.clone()).with_limits(limits);
         let dashboard = emporium_admin::routes(state.clone(), config.admin_dashboard.clone());
-        let router = emporium_api::router_with(state, dialects::all(), dashboard);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("EMPORIUM_PORT: cannot listen on {addr}"))?;
@@ -164,7 +166,7 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, router, store, services, mail, config })
+        Ok(Self { listener, metrics_listener, state, dashboard, store, services, mail, config })
     }
 
     pub fn port(&self) -> u16 {
@@ -183,7 +185,18 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish
     /// (up to the shutdown timeout) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, metrics_listener, router, store, services, mail, config } = self;
+        let Self { listener, metrics_listener, state, dashboard, store, services, mail, config } = self;
+        let app = emporium_api::router_with(state, dialects::all(), dashboard);
+        // Each connection's peer address, for the rate limit's per-client
+        // keys (what `Router::into_make_service_with_connect_info` does, for
+        // a service that is not a `Router`).
+        let make_app = tower::service_fn(move |incoming: axum::serve::IncomingStream<'_, TcpListener>| {
+            let connected = axum::extract::ConnectInfo(*incoming.remote_addr());
+            std::future::ready(Ok::<_, std::convert::Infallible>(tower::Layer::layer(
+                &axum::Extension(connected),
+                app.clone(),
+            )))
+        });
         let (sweep_stop, sweep_stopped) = tokio::sync::watch::channel(false);
         // Loads the catalog into memory (`/ready` waits for it), then follows
         // the other servers' changes.
@@ -202,8 +215,7 @@ impl Application {
             let _ = metrics_stop.send(true);
             let _ = stopping_tx.send(());
         };
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(graceful);
+        let server = axum::serve(listener, make_app).with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
         let mut server = server;
         tokio::select! {

@@ -615,6 +615,9 @@ async fn dialect_requests_share_the_rate_limit_and_the_audit_log(backend: Backen
     let limited = app.get(&path("/products"), None).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
     assert!(limited.header("retry-after").is_some());
+    // Re-shaped as the dialect's error, the refusal keeps what every answer carries.
+    assert_eq!(limited.header("x-request-id").map(str::len), Some(36));
+    assert_eq!(limited.header("vary"), Some("origin, access-control-request-method, access-control-request-headers"));
     assert_eq!(app.get("/api/v1/products", None).await.status, StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }

@@ -140,6 +140,15 @@ async fn cors_allows_configured_origins_only() {
     assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(refused.headers().get("access-control-allow-origin").is_none());
+    // Every answer says what it varies by, once, so a cache keeps one
+    // origin's answer from another: preflights, routes and unknown paths.
+    let routed = app.client.get(app.url("/health")).header("origin", "https://shop.example").send().await.unwrap();
+    let unknown = app.client.get(app.url("/api/v1/nowhere")).send().await.unwrap();
+    for response in [&allowed, &refused, &routed, &unknown] {
+        let vary: Vec<_> = response.headers().get_all("vary").iter().collect();
+        assert_eq!(vary, ["origin, access-control-request-method, access-control-request-headers"]);
+    }
+    assert_eq!(routed.headers()["access-control-allow-origin"], "https://shop.example");
     app.stop().await;
 }
 
