@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::edge::{EdgeLayer, REQUEST_ID, Refusals, RefusedBeforeRouting};
+use crate::edge::{CorsLayerForCors, EdgeLayer, REQUEST_ID, Refusals, RefusedBeforeRouting};
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::{AppState, rate_limit, routes};
@@ -153,7 +153,7 @@ pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppSta
             let request_id = request.headers().get(REQUEST_ID).and_then(|id| id.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = loggable_uri(request.uri()), request_id = %request_id)
         }))
-        .layer(cors)
+        .layer(CorsLayerForCors { cors })
         .service(routed)
 }
 

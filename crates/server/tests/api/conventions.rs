@@ -149,6 +149,12 @@ async fn cors_allows_configured_origins_only() {
         assert_eq!(vary, ["origin, access-control-request-method, access-control-request-headers"]);
     }
     assert_eq!(routed.headers()["access-control-allow-origin"], "https://shop.example");
+    assert_eq!(
+        routed.headers()["access-control-expose-headers"].to_str().unwrap().split(',').next(),
+        Some("x-request-id")
+    );
+    // A request without an `Origin` is not a CORS request: no CORS headers.
+    assert!(unknown.headers().get("access-control-allow-credentials").is_none());
     app.stop().await;
 }
 
