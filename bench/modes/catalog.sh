@@ -107,6 +107,12 @@ mode_catalog() {
                 cargo build --release --locked -p emporium --example bare_axum) >&2 || true
         fi
         if [[ -x "$bare_bin" ]]; then
+            # /health once more, right before the bare app: the two runs
+            # the floor compares are seconds apart, not a whole catalog run
+            # (on a shared machine the load drifts within a minute).
+            background_cpu
+            load_run health_floor /health
+            names+=(health_floor)
             local bare_port=$((PORT + 1)) saved_url=$BASE_URL
             "$bare_bin" "$bare_port" &
             local bare_pid=$!
