@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use emporium_service::Services;
 
-pub use router::{Dialect, metrics_router, router, router_with};
+pub use router::{Dialect, metrics_router, router_with};
 
 /// How the HTTP layer behaves; built by the server from its configuration.
 #[derive(Debug, Clone)]

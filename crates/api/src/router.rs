@@ -35,42 +35,6 @@ pub fn native_api() -> OpenApiRouter<AppState> {
     )
 }
 
-/// What serves every request: the router inside the layers that wrap it.
-/// `axum::serve` clones it per request, so it is cheap to clone (shared
-/// `Arc`s and plain values), and it is not wrapped in a `Router` of its own:
-/// a router's fallback service is cloned into a new box on every request
-/// (issue 12's profile of `/health`).
-pub trait HttpApp:
-    tower::Service<
-        axum::extract::Request,
-        Response = Response,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> HttpApp for S where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = Response,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// The whole HTTP application with the native API only.
-pub fn router(state: AppState) -> impl HttpApp {
-    router_with(state, Vec::new(), Router::new())
-}
-
 /// A dialect: another API document served over the same services, mounted
 /// under its base path (`/compat/promarket`). Its routes are relative to that
 /// path and tagged with the dialect's name in the OpenAPI document; it owns
@@ -90,7 +54,24 @@ pub struct Dialect {
 /// and the layers every request passes through (so every request, whichever
 /// API or page it is for, counts against the same rate limits and is logged
 /// the same way).
-pub fn router_with(state: AppState, dialects: Vec<Dialect>, extra: Router<AppState>) -> impl HttpApp {
+///
+/// What it returns is the router inside the layers that wrap it, not a
+/// `Router` of its own: a router's fallback service is cloned into a new
+/// box on every request (issue 12's profile of `/health`). `axum::serve`
+/// clones it per request, and that is cheap (shared `Arc`s, plain values).
+pub fn router_with(
+    state: AppState,
+    dialects: Vec<Dialect>,
+    extra: Router<AppState>,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     // Install the recorder now, not at the first scrape, so no request goes uncounted.
     crate::metrics::prometheus();
     let refusals: Refusals = Arc::new(dialects.iter().map(|d| (d.base_path, d.refusal)).collect());
